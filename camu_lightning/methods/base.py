@@ -1,0 +1,150 @@
+"""UnlearningMethod: what every method shares — the network, the unlearning timer and the evaluation.
+
+A method subclasses `UnlearningMethod` directly, names its training streams and writes `training_step`.
+Evaluation lives here once: each evaluation set is passed through the network once, the accuracies of
+metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reuses the same softmax rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from camu_lightning.data.datamodule import EVAL_MEMBER, EVAL_NONMEMBER, EVAL_SETS, TRAIN_MEMBER, TRAIN_NONMEMBER
+from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
+
+
+class DivergenceError(RuntimeError):
+    """A non-finite loss: the run stops and is never reported as a success."""
+
+    def __init__(self, method: str, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"{method} diverged at epoch {epoch}, step {step}: loss = {loss}; lower the learning rate")
+
+
+class UnlearningTimer:
+    """Wall clock of the unlearning procedure, paused while Lightning validates (metrics.md section 3)."""
+
+    def __init__(self) -> None:
+        self.elapsed, self.started_at = 0.0, None
+
+    def start(self) -> None:
+        self.elapsed, self.started_at = 0.0, time.perf_counter()
+
+    def pause(self) -> None:
+        if self.started_at is not None:
+            self.elapsed += time.perf_counter() - self.started_at
+            self.started_at = None
+
+    def resume(self) -> None:
+        if self.started_at is None:
+            self.started_at = time.perf_counter()
+
+
+NetworkFactory = Callable[[int, tuple[int, int, int]], nn.Module]
+
+
+class UnlearningMethod(L.LightningModule):
+    """Base of every unlearning method.
+
+    Args:
+        network: the network class (class_path and its other init_args in the config), called with
+            (num_classes, input_shape); its forward returns (logits, embedding). The CLI loads the original
+            weights into it before fit.
+        num_classes: linked from the data module.
+        input_shape: (channels, height, width), linked from the data module.
+    """
+
+    def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.network_factory = network
+        self.network = network(num_classes, tuple(input_shape))
+        self.timer = UnlearningTimer()
+        self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
+        self.attack_rows: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.evaluation: dict[str, dict[str, float]] = {}
+
+    # ----------------------------------------------------------------- what a method provides
+    def train_streams(self) -> dict[str, int]:
+        """Training streams this method reads, with their batch sizes (see UnlearningDataModule)."""
+        raise NotImplementedError
+
+    def load_original(self, state_dict: dict[str, Tensor]) -> None:
+        """Start from the original model's weights (methods keeping frozen copies extend this)."""
+        self.network.load_state_dict(state_dict)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.network(x)
+
+    def check_finite(self, loss: Tensor) -> None:
+        """The divergence guard: stop the run on a NaN or infinite loss."""
+        if not torch.isfinite(loss):
+            raise DivergenceError(type(self).__name__, self.current_epoch, self.global_step, float(loss))
+
+    # ----------------------------------------------------------------- the unlearning clock
+    @property
+    def time_unlearn_s(self) -> float:
+        return self.timer.elapsed
+
+    def on_fit_start(self) -> None:
+        self.timer.start()
+
+    def on_validation_start(self) -> None:
+        self.timer.pause()
+
+    def on_validation_end(self) -> None:
+        if self.trainer.training:
+            self.timer.resume()
+
+    def on_train_end(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.timer.pause()
+
+    # ----------------------------------------------------------------- evaluation
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate_batch("val", batch, EVAL_SETS[dataloader_idx])
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate_batch("test", batch, EVAL_SETS[dataloader_idx])
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish_evaluation("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._finish_evaluation("test")
+
+    def _evaluate_batch(self, stage: str, batch: dict[str, Tensor], set_name: str) -> None:
+        logits, _ = self.network(batch["x"])
+        self.stage_accuracies[stage].update(set_name, logits, batch["y"], batch.get("in_forget_classes"))
+        in_attack = batch["mia_role"] > 0
+        if in_attack.any():
+            self.attack_rows.append((sorted_softmax(logits[in_attack]).cpu(), batch["mia_role"][in_attack].cpu(),
+                                     batch["mia_weight"][in_attack].cpu()))
+
+    def _finish_evaluation(self, stage: str) -> None:
+        if self.trainer.sanity_checking:
+            self.stage_accuracies[stage].reset()
+            self.attack_rows.clear()
+            return
+        metrics = self.stage_accuracies[stage].compute(self.trainer.datamodule.class_removal)
+        self.stage_accuracies[stage].reset()
+        metrics["mia"] = self._paper_mia()
+        self.log_dict({f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False)
+        self.evaluation[stage] = metrics
+
+    def _paper_mia(self) -> float:
+        features, roles, copies = (torch.cat(parts) for parts in zip(*self.attack_rows, strict=True))
+        self.attack_rows.clear()
+        rows = {role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
+                for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)}
+        return paper_mia(rows[TRAIN_MEMBER], rows[TRAIN_NONMEMBER], rows[EVAL_MEMBER], rows[EVAL_NONMEMBER],
+                         seed=self.trainer.datamodule.seed)
+
+    def unlearning_summary(self) -> dict[str, Any]:
+        """Numbers of this method for results.json beyond the metrics (methods add their own)."""
+        return {"time_unlearn_s": self.time_unlearn_s}

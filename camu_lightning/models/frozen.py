@@ -1,0 +1,62 @@
+"""Frozen copies of a network: the original model as target, teacher or attack victim."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+
+class Frozen(nn.Module):
+    """A copy that never trains: eval mode whatever `train()` is called with, no gradients, in no optimizer.
+
+    Lightning calls `.train()` on the whole LightningModule at fit start, which would otherwise switch a
+    frozen ResNet's batch norm to batch statistics.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = copy.deepcopy(network).requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> Frozen:
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.network(x)
+
+
+class FrozenEmbeddings:
+    """Embeddings of a frozen network per input position, computed on first sight and reused every epoch.
+
+    Exact (camu.md section 11): the frozen model and an input with a fixed position never change within a run.
+    Batches that carry no `index` (inputs re-augmented each epoch) are always recomputed.
+    """
+
+    def __init__(self, frozen: Frozen) -> None:
+        self.frozen = frozen
+        self.values: dict[str, Tensor] = {}
+        self.known: dict[str, Tensor] = {}
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.known.clear()
+
+    def __call__(self, name: str, inputs: Tensor, index: Tensor | None) -> Tensor:
+        if index is None:
+            return self.frozen(inputs)[1].float()
+        values, known = self.values.get(name), self.known.get(name)
+        if values is not None and int(index.max()) < len(known) and bool(known[index].all()):
+            return values[index]
+        embedding = self.frozen(inputs)[1].float()
+        size = int(index.max()) + 1
+        if values is None or size > len(values):
+            grown = embedding.new_zeros((max(size, 2 * len(values) if values is not None else size), embedding.shape[1]))
+            grown_known = torch.zeros(len(grown), dtype=torch.bool, device=embedding.device)
+            if values is not None:
+                grown[: len(values)], grown_known[: len(known)] = values, known
+            values, known = grown, grown_known
+        values[index], known[index] = embedding, True
+        self.values[name], self.known[name] = values, known
+        return embedding

@@ -1,0 +1,68 @@
+"""The original (pre-unlearning) model: the paper's training recipe as a plain classifier LightningModule.
+
+camu.md section 7: cross-entropy, Adam with coupled weight decay, batch 32, shuffled, train augmentation,
+fresh init; the CNN trains 10 epochs at lr 1e-3, ResNet-18 20 epochs at lr 5e-5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class OriginalRecipe:
+    """How the original model is trained, or where a trained one is.
+
+    Args:
+        epochs: training epochs (CNN 10, ResNet-18 20).
+        lr: Adam learning rate (CNN 1e-3, ResNet-18 5e-5).
+        weight_decay: Adam's coupled L2 (1e-4).
+        batch_size: training batch size (32).
+        seed: seeds the original's init and batch order; one original serves every run seed (camu.md section 7).
+        checkpoint: a state_dict (.pt) or Lightning checkpoint (.ckpt) of your own trained network to unlearn
+            instead; the recipe is then unused.
+    """
+
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    seed: int = 0
+    checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "lr", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"original.{name} must be > 0, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"original.weight_decay must be >= 0, got {self.weight_decay}")
+
+    def training_settings(self) -> dict:
+        """The settings that determine the trained weights (the cache key's part)."""
+        return {name: value for name, value in asdict(self).items() if name != "checkpoint"}
+
+
+class Classifier(L.LightningModule):
+    """Cross-entropy training of a (logits, embedding) network with Adam."""
+
+    def __init__(self, network: nn.Module, lr: float, weight_decay: float, batch_size: int) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["network"])
+        self.network = network
+
+    def train_streams(self) -> dict[str, int]:
+        return {"train": self.hparams.batch_size}
+
+    def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor:
+        logits, _ = self.network(batch["train"]["x"])
+        loss = F.cross_entropy(logits.float(), batch["train"]["y"])
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
