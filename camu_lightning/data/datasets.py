@@ -76,6 +76,8 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load_npz(path: Path, name: str | None = None, **scaling) -> ImageArrays:
     """A `.npz` file with keys x_train, y_train, x_test, y_test (channel-last images, 0-255)."""
     name = name or str(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]

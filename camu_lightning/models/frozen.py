@@ -17,7 +17,8 @@ class Frozen(nn.Module):
 
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.network = copy.deepcopy(network).requires_grad_(False).eval()
+        self.network = copy.deepcopy(network).requires_grad_(False)
+        self.train(False)  # Lightning records and later restores every submodule's mode, the wrapper's included
 
     def train(self, mode: bool = True) -> Frozen:
         return super().train(False)

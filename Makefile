@@ -1,0 +1,42 @@
+# camu-lightning — every target installs what it needs (`make install` is a no-op once .venv is current).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all lint format tensorboard clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with torch 2.14.1 / torchvision 0.29.1 and the package (once)
+
+demo: $(STAMP)  ## CaMU on the embedded MNIST digits (offline, about a minute on 2 CPU cores)
+	$(BIN)/camu fit --config configs/demo_camu.yaml
+
+test: $(STAMP)  ## the fast test suite (CPU, tiny data, under 5 minutes)
+	$(BIN)/pytest -q
+
+test-all: $(STAMP)  ## every test, including slow ones on the real data in ../shared/data
+	$(BIN)/pytest -q -m ""
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check camu_lightning tests
+	$(BIN)/ruff format --check camu_lightning tests
+
+format: $(STAMP)  ## ruff format and autofix
+	$(BIN)/ruff format camu_lightning tests
+	$(BIN)/ruff check --fix camu_lightning tests
+
+tensorboard: $(STAMP)  ## TensorBoard over lightning_logs/
+	$(BIN)/tensorboard --logdir lightning_logs
+
+clean:  ## remove run outputs and caches (not .venv)
+	rm -rf lightning_logs camu_cache .pytest_cache .ruff_cache
