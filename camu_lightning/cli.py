@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -179,16 +181,45 @@ def results_table(results: dict[str, Any]) -> Table:
     return table
 
 
+class _DropLightningAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
+def quiet_known_noise() -> None:
+    """Silence library messages that say nothing about this run."""
+    # Frozen copies (the original model, teachers) are in eval mode on purpose.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    # The original model's trainer has no validation loop, though the data module offers validation data.
+    warnings.filterwarnings("ignore", message="You passed in a `val_dataloader` but have no `validation_step`")
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningAdverts())
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point: known errors end the run with one line and exit status 2."""
     package_log = logging.getLogger("camu_lightning")
     if not package_log.handlers:
         package_log.addHandler(RichHandler(console=console, show_path=False))
         package_log.setLevel(logging.INFO)
+    quiet_known_noise()
     try:
         CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False,
                 save_config_kwargs={"overwrite": True}, args=args,
                 parser_kwargs={"description": "Unlearn data from a trained classifier and measure the forgetting."})
     except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
-        console.print(f"error: {error}", markup=False, highlight=False)
+        console.print(f"error: {own_error(error)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def own_error(error: BaseException) -> BaseException:
+    """The first error in the chain raised by this package: jsonargparse wraps an error raised while it
+    instantiates a class in a multi-line report, with ours as its cause."""
+    package = str(Path(__file__).parent)
+    link: BaseException | None = error
+    while link is not None:
+        frames = traceback.extract_tb(link.__traceback__)
+        if frames and frames[-1].filename.startswith(package):
+            return link
+        link = link.__cause__ or link.__context__
+    return error

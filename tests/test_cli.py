@@ -1,0 +1,135 @@
+"""`camu fit` through the real entry point on tiny generated data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from camu_lightning.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ("acc_remain", "acc_forget", "acc_test", "mia")
+
+
+def run_camu(tmp_path: Path, dataset: Path, *overrides: str, config: str = "configs/demo_camu.yaml") -> dict | None:
+    """Run `camu fit` on a tiny dataset; returns results.json, or None when the run wrote none."""
+    args = ["fit", "--config", str(REPO / config), "--data.dataset", str(dataset), "--data.eval_batch_size", "16",
+            "--trainer.max_epochs", "2", "--original.epochs", "2", "--trainer.enable_progress_bar", "false",
+            "--trainer.callbacks", "[]", "--trainer.default_root_dir", str(tmp_path / "runs"),
+            "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
+            "--cache_dir", str(tmp_path / "cache"), *overrides]
+    main(args)
+    results = sorted((tmp_path / "runs").glob("**/results.json"), key=lambda path: path.stat().st_mtime)
+    return json.loads(results[-1].read_text()) if results else None
+
+
+def test_fit_writes_results_split_and_reuses_the_cached_original(tmp_path: Path, tiny_npz: Path, capsys) -> None:
+    first = run_camu(tmp_path, tiny_npz)
+    assert first["status"] == "ok" and first["method"] == "CaMU" and first["original_source"] == "trained"
+    assert (first["num_forget"], first["num_remain"], first["num_sample"]) == (6, 54, 6)
+    for key in METRICS:
+        assert 0 <= first[key] <= 100 and 0 <= first[f"original_{key}"] <= 100
+    assert first["time_unlearn_s"] > 0 and first["config"]["data"]["forget_fraction"] == 0.1
+    assert "acc_test_forget" not in first
+    split = json.loads((tmp_path / "runs" / "split.json").read_text())
+    assert len(split["forget"]) == 6 and not set(split["forget"]) & set(split["remain"])
+    assert "CaMU on" in capsys.readouterr().err
+    (tmp_path / "runs" / "results.json").unlink()
+    second = run_camu(tmp_path, tiny_npz)
+    assert second["original_source"] == "cache"
+    assert {key: second[key] for key in METRICS} == {key: first[key] for key in METRICS}
+    third = run_camu(tmp_path, tiny_npz, "--seed_everything", "1")
+    assert third["original_cache_key"] == first["original_cache_key"]  # one original serves every run seed
+    assert json.loads((tmp_path / "runs" / "split.json").read_text())["forget"] != split["forget"]
+
+
+def test_class_removal_reports_the_test_slices(tmp_path: Path, tiny_npz: Path) -> None:
+    results = run_camu(tmp_path, tiny_npz, "--data.forget_fraction", "null", "--data.forget_classes", "[0]")
+    assert results["forget_classes"] == [0] and results["num_forget"] == 20
+    assert {"acc_test_remain", "acc_test_forget", "original_acc_test_forget"} <= set(results)
+
+
+def test_forget_indices_from_a_saved_split_reproduce_the_run(tmp_path: Path, tiny_npz: Path) -> None:
+    first = run_camu(tmp_path, tiny_npz)
+    saved = tmp_path / "split.json"
+    saved.write_text((tmp_path / "runs" / "split.json").read_text())
+    (tmp_path / "runs" / "results.json").unlink()
+    again = run_camu(tmp_path, tiny_npz, "--data.forget_fraction", "null", "--data.forget_indices", str(saved))
+    assert {key: again[key] for key in METRICS} == {key: first[key] for key in METRICS}
+
+
+def test_bf16_mixed_precision_runs_on_cpu(tmp_path: Path, tiny_npz: Path) -> None:
+    results = run_camu(tmp_path, tiny_npz, "--trainer.precision", "bf16-mixed")
+    assert results["status"] == "ok" and results["config"]["trainer"]["precision"] == "bf16-mixed"
+
+
+def expect_one_line_error(capsys, message: str) -> None:
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error and message in error[-1], error[-3:]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [(("--data.dataset", "imagenet"), "unknown data.dataset 'imagenet'; choose from:"),
+     (("--data.forget_fraction", "1.5"), "data.forget_fraction must be in (0, 1), got 1.5"),
+     (("--data.forget_fraction", "0"), "data.forget_fraction must be in (0, 1), got 0"),
+     (("--data.forget_fraction", "0.01"), "the forget set is empty"),
+     (("--data.forget_fraction", "null", "--data.forget_classes", "[7]"), "data.forget_classes [7] out of range"),
+     (("--data.forget_fraction", "null", "--data.forget_classes", "[0, 1, 2]"), "the remain set is empty"),
+     (("--data.forget_classes", "[1]"), "set exactly one of data.forget_fraction, data.forget_classes"),
+     (("--data.dataset", "mnist", "--data.root", "nowhere"), "dataset 'mnist' not found under data.root=nowhere"),
+     (("--model.init_args.kl_lr", "-1"), "model.kl_lr must be > 0"),
+     (("--original.epochs", "0"), "original.epochs must be > 0")],
+)
+def test_bad_settings_exit_2_with_one_line_and_write_nothing(tmp_path, tiny_npz, capsys, overrides, message) -> None:
+    dataset = tiny_npz if "--data.dataset" not in overrides else overrides[overrides.index("--data.dataset") + 1]
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, Path(dataset), *overrides)
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, message)
+    assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))
+
+
+def test_mismatched_original_checkpoint_is_refused(tmp_path: Path, tiny_npz: Path, capsys) -> None:
+    from camu_lightning.models import CNN
+
+    checkpoint = tmp_path / "other.pt"
+    torch.save(CNN(5, (1, 8, 8)).state_dict(), checkpoint)
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, tiny_npz, "--original.checkpoint", str(checkpoint))
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, "fc2.1.weight has shape (5, 128), the network (3, 128)")
+    assert not list(tmp_path.glob("**/results.json"))
+
+
+def test_a_user_checkpoint_is_unlearned_instead_of_training_one(tmp_path: Path, tiny_npz: Path) -> None:
+    from camu_lightning.models import CNN
+
+    checkpoint = tmp_path / "mine.pt"
+    torch.save(CNN(3, (1, 8, 8)).state_dict(), checkpoint)
+    results = run_camu(tmp_path, tiny_npz, "--original.checkpoint", str(checkpoint))
+    assert results["original_source"] == str(checkpoint) and not list(tmp_path.glob("cache/**/*.pt"))
+
+
+def test_corrupted_cache_entry_is_refused(tmp_path: Path, tiny_npz: Path, capsys) -> None:
+    run_camu(tmp_path, tiny_npz)
+    (entry,) = (tmp_path / "cache").glob("original/*.pt")
+    entry.write_bytes(entry.read_bytes()[:100])
+    (tmp_path / "runs" / "results.json").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, tiny_npz)
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, f"cached original checkpoint {entry} is unreadable")
+    assert not list(tmp_path.glob("**/results.json"))
+
+
+def test_console_script_help_explains_the_settings() -> None:
+    result = subprocess.run([sys.executable, "-m", "camu_lightning", "fit", "--help"], capture_output=True, text=True,
+                            cwd=REPO, check=True)
+    for setting in ("--data.forget_fraction", "--data.forget_classes", "--original.checkpoint", "--cache_dir"):
+        assert setting in result.stdout
