@@ -71,7 +71,9 @@ class CheckpointCache:
         entry = load_state_dict(path, f"cached {kind} checkpoint")
         if not isinstance(entry, dict) or "state_dict" not in entry or "settings" not in entry:
             raise CacheError(f"cached {kind} checkpoint {path} has no state_dict/settings; delete it to rebuild it")
-        if json.dumps(entry["settings"], sort_keys=True, default=str) != json.dumps(settings, sort_keys=True, default=str):
+        if json.dumps(entry["settings"], sort_keys=True, default=str) != json.dumps(
+            settings, sort_keys=True, default=str
+        ):
             raise CacheError(f"cached {kind} checkpoint {path} was stored for other settings; delete it to rebuild it")
         return entry
 

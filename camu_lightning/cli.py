@@ -40,13 +40,17 @@ def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{what} does not match the network ({type(network).__name__}): "
-                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise ValueError(
+            f"{what} does not match the network ({type(network).__name__}): "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     for key, value in expected.items():
         if tuple(state_dict[key].shape) != tuple(value.shape):
-            raise ValueError(f"{what} does not match the network ({type(network).__name__}): {key} has shape "
-                             f"{tuple(state_dict[key].shape)}, the network {tuple(value.shape)} "
-                             "(another architecture or class count?)")
+            raise ValueError(
+                f"{what} does not match the network ({type(network).__name__}): {key} has shape "
+                f"{tuple(state_dict[key].shape)}, the network {tuple(value.shape)} "
+                "(another architecture or class count?)"
+            )
     return state_dict
 
 
@@ -59,7 +63,7 @@ def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(state_dict, dict):
         raise ValueError(f"original.checkpoint {path} holds no state_dict")
     if any(key.startswith("network.") for key in state_dict):
-        state_dict = {key[len("network."):]: value for key, value in state_dict.items() if key.startswith("network.")}
+        state_dict = {key[len("network.") :]: value for key, value in state_dict.items() if key.startswith("network.")}
     return state_dict
 
 
@@ -71,9 +75,15 @@ class CamuCLI(LightningCLI):
         return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its training recipe or a checkpoint.")
-        parser.add_argument("--cache_dir", type=str, default="camu_cache",
-                            help="Folder of cached original models (content-keyed, safe to delete).")
+        parser.add_class_arguments(
+            OriginalRecipe, "original", help="The original model: its training recipe or a checkpoint."
+        )
+        parser.add_argument(
+            "--cache_dir",
+            type=str,
+            default="camu_cache",
+            help="Folder of cached original models (content-keyed, safe to delete).",
+        )
         parser.link_arguments("seed_everything", "data.split_seed")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.init_args.input_shape", apply_on="instantiate")
@@ -97,7 +107,9 @@ class CamuCLI(LightningCLI):
         network = self.model.network
         if recipe.checkpoint is not None:
             self.results["original_source"] = str(recipe.checkpoint)
-            return fit_state_dict(network, read_user_checkpoint(recipe.checkpoint), f"original.checkpoint {recipe.checkpoint}")
+            return fit_state_dict(
+                network, read_user_checkpoint(recipe.checkpoint), f"original.checkpoint {recipe.checkpoint}"
+            )
         settings = self.original_settings(recipe)
         cache = CheckpointCache(self.config[self.subcommand].cache_dir)
         entry = cache.load("original", settings)
@@ -118,11 +130,18 @@ class CamuCLI(LightningCLI):
         """Everything that determines the original's weights: data, network, recipe, seed, precision, version."""
         datamodule = self.datamodule
         network = self.config[self.subcommand].model.init_args.network.as_dict()
-        network["init_args"] = network.get("init_args", {}) | {"num_classes": datamodule.num_classes,
-                                                              "input_shape": list(datamodule.input_shape)}
-        return {"dataset": datamodule.dataset_identity(), "pipeline": datamodule.hparams.pipeline, "network": network,
-                "recipe": recipe.training_settings(), "precision": str(self.trainer.precision),
-                "package_major": __version__.split(".")[0]}
+        network["init_args"] = network.get("init_args", {}) | {
+            "num_classes": datamodule.num_classes,
+            "input_shape": list(datamodule.input_shape),
+        }
+        return {
+            "dataset": datamodule.dataset_identity(),
+            "pipeline": datamodule.hparams.pipeline,
+            "network": network,
+            "recipe": recipe.training_settings(),
+            "precision": str(self.trainer.precision),
+            "package_major": __version__.split(".")[0],
+        }
 
     def train_original(self, recipe: OriginalRecipe) -> dict[str, torch.Tensor]:
         """A fresh network from the method's network class, seeded by original.seed, trained by the recipe."""
@@ -131,11 +150,19 @@ class CamuCLI(LightningCLI):
         classifier = Classifier(network, recipe.lr, recipe.weight_decay, recipe.batch_size)
         trainer_config = self.config[self.subcommand].trainer
         trainer = L.Trainer(
-            max_epochs=recipe.epochs, accelerator=trainer_config.accelerator, devices=trainer_config.devices,
-            strategy=trainer_config.strategy, precision=trainer_config.precision, logger=False,
-            enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+            max_epochs=recipe.epochs,
+            accelerator=trainer_config.accelerator,
+            devices=trainer_config.devices,
+            strategy=trainer_config.strategy,
+            precision=trainer_config.precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
             callbacks=[RichProgressBar()] if trainer_config.enable_progress_bar is not False else [],
-            enable_progress_bar=trainer_config.enable_progress_bar, default_root_dir=self.trainer.default_root_dir,
+            enable_progress_bar=trainer_config.enable_progress_bar,
+            default_root_dir=self.trainer.default_root_dir,
         )
         trainer.fit(classifier, datamodule=self.datamodule)
         return {key: value.detach().cpu() for key, value in classifier.network.state_dict().items()}
@@ -146,10 +173,18 @@ class CamuCLI(LightningCLI):
         self.trainer.test(method, datamodule=datamodule, verbose=False)
         if not self.trainer.is_global_zero:
             return
-        results = {"status": "ok", "method": type(method).__name__, "dataset": datamodule.hparams.dataset,
-                   "seed": self.run_seed, "version": __version__, **datamodule.summary(), **self.results,
-                   **method.evaluation["test"], **method.unlearning_summary(),
-                   "config": _plain(self.config[self.subcommand].as_dict())}
+        results = {
+            "status": "ok",
+            "method": type(method).__name__,
+            "dataset": datamodule.hparams.dataset,
+            "seed": self.run_seed,
+            "version": __version__,
+            **datamodule.summary(),
+            **self.results,
+            **method.evaluation["test"],
+            **method.unlearning_summary(),
+            "config": _plain(self.config[self.subcommand].as_dict()),
+        }
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         write_json(run_dir / "split.json", datamodule.split.as_lists())
         write_json(run_dir / "results.json", results)
@@ -168,9 +203,14 @@ def _plain(value: Any) -> Any:
 
 def results_table(results: dict[str, Any]) -> Table:
     """Original vs unlearned metrics, percent, with the unlearning time."""
-    keys = [key for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia")
-            if key in results]
-    scenario = f"classes {results['forget_classes']}" if results["forget_classes"] else f"{results['num_forget']} samples"
+    keys = [
+        key
+        for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia")
+        if key in results
+    ]
+    scenario = (
+        f"classes {results['forget_classes']}" if results["forget_classes"] else f"{results['num_forget']} samples"
+    )
     table = Table(title=f"{results['method']} on {results['dataset']}, forgetting {scenario} (seed {results['seed']})")
     table.add_column("metric")
     table.add_column("original", justify="right")
@@ -204,9 +244,15 @@ def main(args: list[str] | None = None) -> None:
         package_log.setLevel(logging.INFO)
     quiet_known_noise()
     try:
-        CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False,
-                save_config_kwargs={"overwrite": True}, args=args,
-                parser_kwargs={"description": "Unlearn data from a trained classifier and measure the forgetting."})
+        CamuCLI(
+            UnlearningMethod,
+            UnlearningDataModule,
+            subclass_mode_model=True,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+            parser_kwargs={"description": "Unlearn data from a trained classifier and measure the forgetting."},
+        )
     except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
         console.print(f"error: {own_error(error)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -11,8 +11,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def make_image_npz(path: Path, num_train: int = 60, num_test: int = 30, num_classes: int = 3, size: int = 8,
-                   channels: int = 1, seed: int = 0) -> Path:
+def make_image_npz(
+    path: Path,
+    num_train: int = 60,
+    num_test: int = 30,
+    num_classes: int = 3,
+    size: int = 8,
+    channels: int = 1,
+    seed: int = 0,
+) -> Path:
     """Separable toy images: class c lights up row band c; labels cycle through the classes."""
     rng = np.random.default_rng(seed)
 
@@ -21,7 +28,7 @@ def make_image_npz(path: Path, num_train: int = 60, num_test: int = 30, num_clas
         pixels = rng.integers(0, 60, size=(count, size, size, channels))
         band = size // num_classes
         for index, label in enumerate(labels):
-            pixels[index, label * band:(label + 1) * band] += 180
+            pixels[index, label * band : (label + 1) * band] += 180
         pixels = pixels.astype(np.uint8)
         return (pixels[..., 0] if channels == 1 else pixels), labels.astype(np.uint8)
 
@@ -45,16 +52,32 @@ def tiny_rgb_npz(tmp_path: Path) -> Path:
 def tiny_datamodule(tiny_npz: Path):
     from camu_lightning.data import UnlearningDataModule
 
-    return UnlearningDataModule(dataset=str(tiny_npz), forget_fraction=0.2, forget_repeat=1, split_seed=0,
-                                cf_label_rule="keep_remain", pipeline="plain", mia_attack_size=4000, eval_batch_size=16)
+    return UnlearningDataModule(
+        dataset=str(tiny_npz),
+        forget_fraction=0.2,
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="plain",
+        mia_attack_size=4000,
+        eval_batch_size=16,
+    )
 
 
 @pytest.fixture
 def make_trainer(tmp_path: Path):
     def make(**overrides) -> L.Trainer:
-        settings = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, max_steps=2, num_sanity_val_steps=0,
-                        default_root_dir=tmp_path)
+        settings = dict(
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            max_steps=2,
+            num_sanity_val_steps=0,
+            default_root_dir=tmp_path,
+        )
         return L.Trainer(**(settings | overrides))
 
     return make

@@ -27,8 +27,17 @@ class Passthrough(nn.Module):
 
 
 def make_camu(network=CNN, num_classes=3, input_shape=(1, 8, 8), terms=ALL_TERMS, **overrides) -> CaMU:
-    settings = dict(kl_lr=4e-4, ce_lr=5e-4, weight_decay=1e-4, batch_size=8, terms=terms, remain_kl_weight=0.5,
-                    counterfactual_kl_weight=0.5, counterfactual_ce_weight=0.01, remain_ce_weight=0.9)
+    settings = dict(
+        kl_lr=4e-4,
+        ce_lr=5e-4,
+        weight_decay=1e-4,
+        batch_size=8,
+        terms=terms,
+        remain_kl_weight=0.5,
+        counterfactual_kl_weight=0.5,
+        counterfactual_ce_weight=0.01,
+        remain_ce_weight=0.9,
+    )
     method = CaMU(network, num_classes, input_shape, **(settings | overrides))
     method.load_original(method.network.state_dict())
     return method
@@ -44,14 +53,22 @@ def test_loss_terms_match_the_spec_oracle() -> None:
     method = make_camu(Passthrough, num_classes=2, input_shape=(1, 1, 2))
     method.original.network.scale.data.zero_()  # the frozen model embeds every input as [0, 0]
     remain = {"x": torch.tensor([[math.log(3), 0.0]] * 2), "y": torch.tensor([0, 0])}
-    tuples = {"index": torch.arange(2), "x_forget": torch.zeros(2, 2), "x_counterfactual": torch.rand(2, 2),
-              "y_counterfactual": torch.tensor([1, 1])}
+    tuples = {
+        "index": torch.arange(2),
+        "x_forget": torch.zeros(2, 2),
+        "x_counterfactual": torch.rand(2, 2),
+        "y_counterfactual": torch.tensor([1, 1]),
+    }
     representation = method.representation_terms(tuples, {**remain})
     assert representation["remain_kl"].item() == pytest.approx(0.2876821, abs=1e-6)
     assert representation["counterfactual_kl"].item() == pytest.approx(0.0, abs=1e-7)
-    assert method.weighted_sum(representation, ("remain_kl", "counterfactual_kl")).item() == pytest.approx(0.1438410, abs=1e-6)
-    output = method.output_terms({**tuples, "x_forget": torch.tensor([[math.log(3), 0.0]] * 2)},
-                                 {"x": torch.zeros(2, 2), "y": torch.tensor([0, 0])})
+    assert method.weighted_sum(representation, ("remain_kl", "counterfactual_kl")).item() == pytest.approx(
+        0.1438410, abs=1e-6
+    )
+    output = method.output_terms(
+        {**tuples, "x_forget": torch.tensor([[math.log(3), 0.0]] * 2)},
+        {"x": torch.zeros(2, 2), "y": torch.tensor([0, 0])},
+    )
     assert output["remain_ce"].item() == pytest.approx(math.log(2), abs=1e-6)
     assert output["counterfactual_ce"].item() == pytest.approx(math.log(4), abs=1e-6)
     assert method.weighted_sum(output, ("counterfactual_ce", "remain_ce")).item() == pytest.approx(0.6376954, abs=1e-6)
@@ -105,7 +122,9 @@ def test_first_batch_moves_every_parameter_by_at_most_the_learning_rates(tiny_da
     method = make_camu()
     before = [p.detach().clone() for p in method.network.parameters()]
     make_trainer(max_steps=2, limit_val_batches=0).fit(method, tiny_datamodule)  # 2 optimizer steps = 1 batch
-    moves = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(method.network.parameters(), before, strict=True)])
+    moves = torch.cat(
+        [(p.detach() - b).abs().flatten() for p, b in zip(method.network.parameters(), before, strict=True)]
+    )
     assert moves.max() <= 4e-4 + 5e-4 + 1e-7
     assert moves.max() > 4e-4  # Adam's first step is close to lr per optimizer where the gradient is not tiny
 
@@ -128,8 +147,12 @@ def test_unknown_terms_and_bad_rates_are_refused() -> None:
 def test_bf16_mixed_losses_match_float32_within_tolerance() -> None:
     method = make_camu()
     remain = {"x": torch.rand(8, 1, 8, 8), "y": torch.randint(0, 3, (8,))}
-    tuples = {"index": torch.arange(8), "x_forget": torch.rand(8, 1, 8, 8), "x_counterfactual": torch.rand(8, 1, 8, 8),
-              "y_counterfactual": torch.randint(0, 3, (8,))}
+    tuples = {
+        "index": torch.arange(8),
+        "x_forget": torch.rand(8, 1, 8, 8),
+        "x_counterfactual": torch.rand(8, 1, 8, 8),
+        "y_counterfactual": torch.randint(0, 3, (8,)),
+    }
     exact = method.representation_terms(tuples, remain) | method.output_terms(tuples, remain)
     method.frozen_embeddings.clear()
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -18,11 +18,32 @@ METRICS = ("acc_remain", "acc_forget", "acc_test", "mia")
 
 def run_camu(tmp_path: Path, dataset: Path, *overrides: str, config: str = "configs/demo_camu.yaml") -> dict | None:
     """Run `camu fit` on a tiny dataset; returns results.json, or None when the run wrote none."""
-    args = ["fit", "--config", str(REPO / config), "--data.dataset", str(dataset), "--data.eval_batch_size", "16",
-            "--trainer.max_epochs", "2", "--original.epochs", "2", "--trainer.enable_progress_bar", "false",
-            "--trainer.callbacks", "[]", "--trainer.default_root_dir", str(tmp_path / "runs"),
-            "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
-            "--cache_dir", str(tmp_path / "cache"), *overrides]
+    args = [
+        "fit",
+        "--config",
+        str(REPO / config),
+        "--data.dataset",
+        str(dataset),
+        "--data.eval_batch_size",
+        "16",
+        "--trainer.max_epochs",
+        "2",
+        "--original.epochs",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.callbacks",
+        "[]",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        *overrides,
+    ]
     main(args)
     results = sorted((tmp_path / "runs").glob("**/results.json"), key=lambda path: path.stat().st_mtime)
     return json.loads(results[-1].read_text()) if results else None
@@ -75,16 +96,18 @@ def expect_one_line_error(capsys, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [(("--data.dataset", "imagenet"), "unknown data.dataset 'imagenet'; choose from:"),
-     (("--data.forget_fraction", "1.5"), "data.forget_fraction must be in (0, 1), got 1.5"),
-     (("--data.forget_fraction", "0"), "data.forget_fraction must be in (0, 1), got 0"),
-     (("--data.forget_fraction", "0.01"), "the forget set is empty"),
-     (("--data.forget_fraction", "null", "--data.forget_classes", "[7]"), "data.forget_classes [7] out of range"),
-     (("--data.forget_fraction", "null", "--data.forget_classes", "[0, 1, 2]"), "the remain set is empty"),
-     (("--data.forget_classes", "[1]"), "set exactly one of data.forget_fraction, data.forget_classes"),
-     (("--data.dataset", "mnist", "--data.root", "nowhere"), "dataset 'mnist' not found under data.root=nowhere"),
-     (("--model.init_args.kl_lr", "-1"), "model.kl_lr must be > 0"),
-     (("--original.epochs", "0"), "original.epochs must be > 0")],
+    [
+        (("--data.dataset", "imagenet"), "unknown data.dataset 'imagenet'; choose from:"),
+        (("--data.forget_fraction", "1.5"), "data.forget_fraction must be in (0, 1), got 1.5"),
+        (("--data.forget_fraction", "0"), "data.forget_fraction must be in (0, 1), got 0"),
+        (("--data.forget_fraction", "0.01"), "the forget set is empty"),
+        (("--data.forget_fraction", "null", "--data.forget_classes", "[7]"), "data.forget_classes [7] out of range"),
+        (("--data.forget_fraction", "null", "--data.forget_classes", "[0, 1, 2]"), "the remain set is empty"),
+        (("--data.forget_classes", "[1]"), "set exactly one of data.forget_fraction, data.forget_classes"),
+        (("--data.dataset", "mnist", "--data.root", "nowhere"), "dataset 'mnist' not found under data.root=nowhere"),
+        (("--model.init_args.kl_lr", "-1"), "model.kl_lr must be > 0"),
+        (("--original.epochs", "0"), "original.epochs must be > 0"),
+    ],
 )
 def test_bad_settings_exit_2_with_one_line_and_write_nothing(tmp_path, tiny_npz, capsys, overrides, message) -> None:
     dataset = tiny_npz if "--data.dataset" not in overrides else overrides[overrides.index("--data.dataset") + 1]
@@ -129,7 +152,8 @@ def test_corrupted_cache_entry_is_refused(tmp_path: Path, tiny_npz: Path, capsys
 
 
 def test_console_script_help_explains_the_settings() -> None:
-    result = subprocess.run([sys.executable, "-m", "camu_lightning", "fit", "--help"], capture_output=True, text=True,
-                            cwd=REPO, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "camu_lightning", "fit", "--help"], capture_output=True, text=True, cwd=REPO, check=True
+    )
     for setting in ("--data.forget_fraction", "--data.forget_classes", "--original.checkpoint", "--cache_dir"):
         assert setting in result.stdout

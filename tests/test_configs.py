@@ -35,9 +35,14 @@ def test_print_config_yields_a_complete_config(config: Path, capsys) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_config_instantiates(config: Path, tiny_npz: Path, tiny_rgb_npz: Path, tmp_path: Path) -> None:
     dataset, classes = (tiny_rgb_npz, 4) if "cifar" in config.stem else (tiny_npz, 3)
-    cli = CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False,
-                  run=False, args=["--config", str(config), "--data.dataset", str(dataset),
-                                   "--trainer.default_root_dir", str(tmp_path)])
+    cli = CamuCLI(
+        UnlearningMethod,
+        UnlearningDataModule,
+        subclass_mode_model=True,
+        auto_configure_optimizers=False,
+        run=False,
+        args=["--config", str(config), "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path)],
+    )
     assert cli.model.hparams.batch_size == 32 and cli.datamodule.hparams.split_seed == 0
     inputs = cli.datamodule.pipeline.eval(cli.datamodule.arrays.x_test[:2])
     assert cli.model.network(inputs)[0].shape == (2, classes)

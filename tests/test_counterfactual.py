@@ -38,7 +38,9 @@ def test_tuples_pair_each_forget_and_sample_once_and_add_a_unit_mask(tiny_datamo
     clean = tiny_datamodule.pipeline.eval(tiny_datamodule.arrays.x_train[tuples.sample_index])
     mask = tuples.x_counterfactual - clean
     assert mask.shape == clean.shape and mask.min() >= 0 and mask.max() < 1
-    assert torch.equal(tuples.x_forget, tiny_datamodule.pipeline.eval(tiny_datamodule.arrays.x_train[tuples.forget_index]))
+    assert torch.equal(
+        tuples.x_forget, tiny_datamodule.pipeline.eval(tiny_datamodule.arrays.x_train[tuples.forget_index])
+    )
     assert (tuples.y_counterfactual != tuples.y_forget).all()
     labels = tiny_datamodule.arrays.y_train
     keep = labels[tuples.sample_index] != tuples.y_forget
@@ -48,16 +50,24 @@ def test_tuples_pair_each_forget_and_sample_once_and_add_a_unit_mask(tiny_datamo
 def test_mask_is_uniform_on_large_draws() -> None:
     x = torch.zeros(4000, 1, 4, 4)
     labels = torch.arange(8000) % 10
-    tuples = build_tuples(np.arange(4000), np.arange(4000, 8000), labels, lambda rows: x[rows % 4000], 10,
-                          "keep_remain", seed=0)
+    tuples = build_tuples(
+        np.arange(4000), np.arange(4000, 8000), labels, lambda rows: x[rows % 4000], 10, "keep_remain", seed=0
+    )
     assert tuples.x_counterfactual.mean().item() == pytest.approx(0.5, abs=0.01)
 
 
 def test_class_removal_keeps_the_remain_label(tiny_npz) -> None:
     from camu_lightning.data import UnlearningDataModule
 
-    datamodule = UnlearningDataModule(dataset=str(tiny_npz), forget_classes=[0], forget_repeat=1, split_seed=0,
-                                      cf_label_rule="keep_remain", pipeline="plain", mia_attack_size=4000)
+    datamodule = UnlearningDataModule(
+        dataset=str(tiny_npz),
+        forget_classes=[0],
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="plain",
+        mia_attack_size=4000,
+    )
     tuples = datamodule.build_tuples()
     assert torch.equal(tuples.y_counterfactual, datamodule.arrays.y_train[tuples.sample_index])
     assert set(tuples.y_counterfactual.tolist()) <= {1, 2}

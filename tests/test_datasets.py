@@ -36,9 +36,11 @@ def test_embedded_datasets_load_offline() -> None:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("imagenet", "unknown data.dataset 'imagenet'; choose from: " + ", ".join(DATASET_NAMES)),
-     ("mnist", "dataset 'mnist' not found under data.root="),
-     ("missing.npz", "data.dataset file missing.npz does not exist")],
+    [
+        ("imagenet", "unknown data.dataset 'imagenet'; choose from: " + ", ".join(DATASET_NAMES)),
+        ("mnist", "dataset 'mnist' not found under data.root="),
+        ("missing.npz", "data.dataset file missing.npz does not exist"),
+    ],
 )
 def test_bad_dataset_names_fail_with_one_line(name: str, message: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -68,7 +70,7 @@ def test_pipelines_scale_normalise_and_augment_per_sample() -> None:
     # Each view is a 32x32 window of the zero-padded image, possibly flipped: check against a brute-force search.
     padded = torch.nn.functional.pad(images.float(), (4, 4, 4, 4))
     for view, image in zip(views.round(), padded, strict=True):
-        windows = [image[:, top:top + 32, left:left + 32] for top in range(9) for left in range(9)]
+        windows = [image[:, top : top + 32, left : left + 32] for top in range(9) for left in range(9)]
         assert any(torch.equal(view, w) or torch.equal(view, w.flip(-1)) for w in windows)
     assert not all(torch.equal(v, i.float()) for v, i in zip(views.round(), images, strict=True))
     resized = InputPipeline("imagenet224", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -9,7 +9,9 @@ from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
 def test_slice_accuracies_accumulate_like_counting_over_the_concatenated_batches() -> None:
     generator = torch.Generator().manual_seed(0)
     metric = SliceAccuracies(num_classes=5)
-    batches = [(torch.randn(n, 5, generator=generator), torch.randint(0, 5, (n,), generator=generator)) for n in (7, 3, 11)]
+    batches = [
+        (torch.randn(n, 5, generator=generator), torch.randint(0, 5, (n,), generator=generator)) for n in (7, 3, 11)
+    ]
     for logits, labels in batches:
         metric.update("forget", logits, labels)
     logits, labels = (torch.cat(parts) for parts in zip(*batches, strict=True))
@@ -51,8 +53,13 @@ def test_sorted_softmax_is_an_ascending_probability_row() -> None:
 
 def test_paper_mia_separable_members_score_100() -> None:
     generator = torch.Generator().manual_seed(0)
-    score = paper_mia(_features(True, 400, generator), _features(False, 400, generator),
-                      _features(True, 300, generator), _features(False, 300, generator), seed=0)
+    score = paper_mia(
+        _features(True, 400, generator),
+        _features(False, 400, generator),
+        _features(True, 300, generator),
+        _features(False, 300, generator),
+        seed=0,
+    )
     # xgboost's default "hist" splits sit on training values, so a held-out row just outside its cluster's
     # training range can fall on the wrong side: hence about 100, not exactly.
     assert score == pytest.approx(100.0, abs=1.0)
@@ -81,6 +88,8 @@ def test_paper_mia_equals_a_direct_xgboost_reference() -> None:
     features = np.vstack([members.numpy(), nonmembers.numpy()])
     labels = np.r_[np.ones(200), np.zeros(200)]
     x_fit, _, y_fit, _ = train_test_split(features, labels, test_size=0.01, shuffle=True, random_state=7)
-    attack = XGBClassifier(n_estimators=100, objective="binary:logistic", booster="gbtree", random_state=7).fit(x_fit, y_fit)
+    attack = XGBClassifier(n_estimators=100, objective="binary:logistic", booster="gbtree", random_state=7).fit(
+        x_fit, y_fit
+    )
     expected = 100 * accuracy_score(np.r_[np.ones(100), np.zeros(100)], attack.predict(np.vstack([forget, test])))
     assert paper_mia(members, nonmembers, forget, test, seed=7) == pytest.approx(expected)

@@ -6,12 +6,14 @@ from camu_lightning.models import CNN, Frozen, ResNet18
 
 @pytest.mark.parametrize(
     ("make", "classes", "shape", "params", "embedding"),
-    [(lambda: CNN(10, (1, 28, 28)), 10, (1, 28, 28), 449_098, 256),
-     (lambda: CNN(10, (1, 8, 8)), 10, (1, 8, 8), 80_458, 256),
-     (lambda: ResNet18(10, (3, 32, 32)), 10, (3, 32, 32), 11_173_962, 512),
-     (lambda: ResNet18(100, (3, 32, 32)), 100, (3, 32, 32), 11_220_132, 512),
-     (lambda: ResNet18(10, (3, 224, 224), "imagenet224"), 10, (3, 64, 64), 11_181_642, 512),
-     (lambda: ResNet18(100, (3, 224, 224), "imagenet224"), 100, (3, 64, 64), 11_227_812, 512)],
+    [
+        (lambda: CNN(10, (1, 28, 28)), 10, (1, 28, 28), 449_098, 256),
+        (lambda: CNN(10, (1, 8, 8)), 10, (1, 8, 8), 80_458, 256),
+        (lambda: ResNet18(10, (3, 32, 32)), 10, (3, 32, 32), 11_173_962, 512),
+        (lambda: ResNet18(100, (3, 32, 32)), 100, (3, 32, 32), 11_220_132, 512),
+        (lambda: ResNet18(10, (3, 224, 224), "imagenet224"), 10, (3, 64, 64), 11_181_642, 512),
+        (lambda: ResNet18(100, (3, 224, 224), "imagenet224"), 100, (3, 64, 64), 11_227_812, 512),
+    ],
 )
 def test_networks_have_the_spec_parameter_counts_and_output_shapes(make, classes, shape, params, embedding) -> None:
     network = make()

@@ -31,8 +31,14 @@ def test_class_removal_takes_every_sample_of_the_classes() -> None:
     assert set(labels[split.sample]) <= {1, 2}
 
 
-@pytest.mark.parametrize(("classes", "message"), [([10], r"data.forget_classes \[10\] out of range; classes are 0..9"),
-                                                  ([-1], "out of range"), ([1, 1], "duplicates")])
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([10], r"data.forget_classes \[10\] out of range; classes are 0..9"),
+        ([-1], "out of range"),
+        ([1, 1], "duplicates"),
+    ],
+)
 def test_bad_classes_are_refused(classes, message) -> None:
     with pytest.raises(ValueError, match=message):
         class_forget(np.arange(20) % 10, classes, 10)
@@ -56,7 +62,7 @@ def test_sample_set_past_remain_size_joins_permutations() -> None:
     sample = draw_sample_set(remain, 25, seed=0)
     assert len(sample) == 25
     for start in (0, 10):
-        assert sorted(sample[start:start + 10]) == remain.tolist()
+        assert sorted(sample[start : start + 10]) == remain.tolist()
 
 
 @pytest.mark.parametrize("suffix", [".json", ".npy", ".txt"])
@@ -79,8 +85,10 @@ def test_saved_split_json_feeds_back(tmp_path: Path) -> None:
     assert np.array_equal(again.forget, split.forget) and np.array_equal(again.sample, split.sample)
 
 
-@pytest.mark.parametrize(("content", "message"), [("[1, 1]", "duplicate"), ("[0, 20]", "outside 0..19"),
-                                                  ('["a"]', "flat list of integers"), ("{", "unreadable")])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[1, 1]", "duplicate"), ("[0, 20]", "outside 0..19"), ('["a"]', "flat list of integers"), ("{", "unreadable")],
+)
 def test_bad_forget_indices_are_refused(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "forget.json"
     path.write_text(content)

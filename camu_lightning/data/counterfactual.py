@@ -36,8 +36,9 @@ class CounterfactualTuples:
         return len(self.forget_index)
 
 
-def counterfactual_labels(y_forget: Tensor, y_sample: Tensor, num_classes: int, rule: LabelRule,
-                          rng: np.random.Generator) -> Tensor:
+def counterfactual_labels(
+    y_forget: Tensor, y_sample: Tensor, num_classes: int, rule: LabelRule, rng: np.random.Generator
+) -> Tensor:
     """`keep_remain`: y_s unless it equals y_f, then uniform over the other classes; `uniform`: always the latter.
 
     A uniform draw over {0..C-1} minus {y_f} is r ~ U{0..C-2}, shifted up by one where r >= y_f.
@@ -51,8 +52,15 @@ def counterfactual_labels(y_forget: Tensor, y_sample: Tensor, num_classes: int, 
     return torch.where(y_sample == y_forget, other_class, y_sample)
 
 
-def build_tuples(forget: np.ndarray, sample: np.ndarray, labels: Tensor, view: Callable[[Tensor], Tensor],
-                 num_classes: int, rule: LabelRule, seed: int) -> CounterfactualTuples:
+def build_tuples(
+    forget: np.ndarray,
+    sample: np.ndarray,
+    labels: Tensor,
+    view: Callable[[Tensor], Tensor],
+    num_classes: int,
+    rule: LabelRule,
+    seed: int,
+) -> CounterfactualTuples:
     """Pair D_f^rep with S and noise the remain side.
 
     Args:

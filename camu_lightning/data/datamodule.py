@@ -84,11 +84,20 @@ class UnlearningDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        chosen = [name for name, value in (("forget_fraction", forget_fraction), ("forget_classes", forget_classes),
-                                           ("forget_indices", forget_indices)) if value is not None]
+        chosen = [
+            name
+            for name, value in (
+                ("forget_fraction", forget_fraction),
+                ("forget_classes", forget_classes),
+                ("forget_indices", forget_indices),
+            )
+            if value is not None
+        ]
         if len(chosen) != 1:
-            raise ValueError("set exactly one of data.forget_fraction, data.forget_classes, data.forget_indices; "
-                             f"got {', '.join(chosen) or 'none'}")
+            raise ValueError(
+                "set exactly one of data.forget_fraction, data.forget_classes, data.forget_indices; "
+                f"got {', '.join(chosen) or 'none'}"
+            )
         if forget_fraction is not None and not 0 < forget_fraction < 1:
             raise ValueError(f"data.forget_fraction must be in (0, 1), got {forget_fraction}")
         if forget_classes is not None and not forget_classes:
@@ -110,7 +119,9 @@ class UnlearningDataModule(L.LightningDataModule):
         arrays = load_dataset(self.hparams.dataset, self.hparams.root, self.hparams.download)
         for name, labels in (("train", arrays.y_train), ("test", arrays.y_test)):
             if int(labels.max()) >= arrays.num_classes:
-                raise ValueError(f"{self.hparams.dataset}: {name} label {int(labels.max())} >= {arrays.num_classes} classes")
+                raise ValueError(
+                    f"{self.hparams.dataset}: {name} label {int(labels.max())} >= {arrays.num_classes} classes"
+                )
         return arrays
 
     @property
@@ -170,9 +181,15 @@ class UnlearningDataModule(L.LightningDataModule):
         """The counterfactual tuples of this run, built on first call."""
         if self.tuples is None:
             split = self.split
-            self.tuples = build_tuples(np.tile(split.forget, self.hparams.forget_repeat), split.sample,
-                                       self.arrays.y_train, self.train_view, self.num_classes,
-                                       self.hparams.cf_label_rule, self.hparams.split_seed)
+            self.tuples = build_tuples(
+                np.tile(split.forget, self.hparams.forget_repeat),
+                split.sample,
+                self.arrays.y_train,
+                self.train_view,
+                self.num_classes,
+                self.hparams.cf_label_rule,
+                self.hparams.split_seed,
+            )
         return self.tuples
 
     def stream(self, name: str) -> torch.utils.data.Dataset:
@@ -183,12 +200,23 @@ class UnlearningDataModule(L.LightningDataModule):
             return ImageRows(arrays.x_train, arrays.y_train, rows, self.pipeline.train)
         if name == "remain_sample":
             # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
-            return ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.sample), self.pipeline.train,
-                             with_position=not self.pipeline.augments)
+            return ImageRows(
+                arrays.x_train,
+                arrays.y_train,
+                torch.from_numpy(split.sample),
+                self.pipeline.train,
+                with_position=not self.pipeline.augments,
+            )
         if name == "counterfactual":
             tuples = self.build_tuples()
-            return TensorRows({"x_forget": tuples.x_forget, "y_forget": tuples.y_forget,
-                               "x_counterfactual": tuples.x_counterfactual, "y_counterfactual": tuples.y_counterfactual})
+            return TensorRows(
+                {
+                    "x_forget": tuples.x_forget,
+                    "y_forget": tuples.y_forget,
+                    "x_counterfactual": tuples.x_counterfactual,
+                    "y_counterfactual": tuples.y_counterfactual,
+                }
+            )
         raise ValueError(f"unknown training stream '{name}'; choose from: counterfactual, remain_sample, train")
 
     def train_dataloader(self) -> dict[str, DataLoader]:
@@ -206,10 +234,20 @@ class UnlearningDataModule(L.LightningDataModule):
             test_columns["in_forget_classes"] = torch.isin(arrays.y_test, torch.tensor(split.forget_classes))
         view = self.pipeline.eval
         return {
-            "remain": ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.remain), view,
-                                {"mia_role": roles["remain"][0], "mia_weight": roles["remain"][1]}),
-            "forget": ImageRows(arrays.x_train, arrays.y_train, torch.from_numpy(split.forget), view,
-                                {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]}),
+            "remain": ImageRows(
+                arrays.x_train,
+                arrays.y_train,
+                torch.from_numpy(split.remain),
+                view,
+                {"mia_role": roles["remain"][0], "mia_weight": roles["remain"][1]},
+            ),
+            "forget": ImageRows(
+                arrays.x_train,
+                arrays.y_train,
+                torch.from_numpy(split.forget),
+                view,
+                {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]},
+            ),
             "test": ImageRows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns),
         }
 
@@ -228,12 +266,18 @@ class UnlearningDataModule(L.LightningDataModule):
         remain_copies = np.bincount(np.searchsorted(split.remain, members), minlength=len(split.remain))
         remain_role = np.where(remain_copies > 0, TRAIN_MEMBER, NONE)
         test_position = np.arange(num_test)
-        test_role = np.select([test_position < attack_size, test_position < attack_size + eval_nonmembers],
-                              [TRAIN_NONMEMBER, EVAL_NONMEMBER], NONE)
+        test_role = np.select(
+            [test_position < attack_size, test_position < attack_size + eval_nonmembers],
+            [TRAIN_NONMEMBER, EVAL_NONMEMBER],
+            NONE,
+        )
         forget_role = np.full(len(split.forget), EVAL_MEMBER)
         forget_copies = np.full(len(split.forget), self.hparams.forget_repeat)
-        return {"remain": _role_columns(remain_role, remain_copies), "forget": _role_columns(forget_role, forget_copies),
-                "test": _role_columns(test_role, np.ones(num_test, dtype=np.int64))}
+        return {
+            "remain": _role_columns(remain_role, remain_copies),
+            "forget": _role_columns(forget_role, forget_copies),
+            "test": _role_columns(test_role, np.ones(num_test, dtype=np.int64)),
+        }
 
     def _eval_loaders(self) -> list[DataLoader]:
         return [self._loader(self.eval_sets[name], self.hparams.eval_batch_size, shuffle=False) for name in EVAL_SETS]
@@ -245,15 +289,26 @@ class UnlearningDataModule(L.LightningDataModule):
         return self._eval_loaders()
 
     def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_batch,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=collate_batch,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Split sizes for logs and results.json."""
         split = self.split
-        return {"num_train": len(self.arrays.y_train), "num_test": len(self.arrays.y_test),
-                "num_forget": len(split.forget), "num_remain": len(split.remain), "num_sample": len(split.sample),
-                "forget_classes": list(split.forget_classes)}
+        return {
+            "num_train": len(self.arrays.y_train),
+            "num_test": len(self.arrays.y_test),
+            "num_forget": len(split.forget),
+            "num_remain": len(split.remain),
+            "num_sample": len(split.sample),
+            "forget_classes": list(split.forget_classes),
+        }
 
 
 def _role_columns(role: np.ndarray, copies: np.ndarray) -> tuple[Tensor, Tensor]:

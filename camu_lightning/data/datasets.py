@@ -144,7 +144,9 @@ def _load_sklearn_digits() -> ImageArrays:
     digits = load_digits()
     images = np.round(digits.images * (255 / 16)).astype(np.uint8)
     is_test = np.arange(len(digits.target)) % 5 == 4
-    return _arrays(images[~is_test], digits.target[~is_test], images[is_test], digits.target[is_test], "sklearn_digits", 10)
+    return _arrays(
+        images[~is_test], digits.target[~is_test], images[is_test], digits.target[is_test], "sklearn_digits", 10
+    )
 
 
 def load_dataset(name: str, root: str | Path = "data", download: bool = False) -> ImageArrays:
@@ -159,4 +161,6 @@ def load_dataset(name: str, root: str | Path = "data", download: bool = False) -
         if not Path(name).is_file():
             raise FileNotFoundError(f"data.dataset file {name} does not exist")
         return load_npz(Path(name))
-    raise ValueError(f"unknown data.dataset '{name}'; choose from: {', '.join(DATASET_NAMES)}, or a path to a .npz file")
+    raise ValueError(
+        f"unknown data.dataset '{name}'; choose from: {', '.join(DATASET_NAMES)}, or a path to a .npz file"
+    )

@@ -29,8 +29,15 @@ class ImageRows(Dataset):
             only valid when a position's input is the same every epoch.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, rows: Tensor, transform: Callable[[Tensor], Tensor],
-                 columns: dict[str, Tensor] | None = None, with_position: bool = False) -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        rows: Tensor,
+        transform: Callable[[Tensor], Tensor],
+        columns: dict[str, Tensor] | None = None,
+        with_position: bool = False,
+    ) -> None:
         self.images, self.labels, self.rows, self.transform = images, labels, rows, transform
         self.columns = columns or {}
         self.with_position = with_position

@@ -78,8 +78,9 @@ def read_forget_indices(path: str | Path, num_train: int) -> np.ndarray:
     indices = indices.astype(np.int64)
     out_of_range = indices[(indices < 0) | (indices >= num_train)]
     if out_of_range.size:
-        raise ValueError(f"data.forget_indices has {out_of_range.size} indices outside 0..{num_train - 1}, "
-                         f"e.g. {out_of_range[0]}")
+        raise ValueError(
+            f"data.forget_indices has {out_of_range.size} indices outside 0..{num_train - 1}, e.g. {out_of_range[0]}"
+        )
     if np.unique(indices).size != indices.size:
         raise ValueError("data.forget_indices has duplicate indices")
     return np.sort(indices)
@@ -92,8 +93,9 @@ def draw_sample_set(remain: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.concatenate([rng.permutation(remain) for _ in range(rounds)])[:size]
 
 
-def make_split(forget: np.ndarray, num_train: int, forget_repeat: int, seed: int,
-               forget_classes: tuple[int, ...] = ()) -> ForgetSplit:
+def make_split(
+    forget: np.ndarray, num_train: int, forget_repeat: int, seed: int, forget_classes: tuple[int, ...] = ()
+) -> ForgetSplit:
     """Complete a forget set into D_f, D_r and S, refusing an empty forget or remain set."""
     if forget.size == 0:
         raise ValueError("the forget set is empty; raise data.forget_fraction or name other classes or indices")

@@ -91,5 +91,3 @@ def _random_resized_crop(pixels: Tensor, size: int) -> Tensor:
         top, left, height, width = v2.RandomResizedCrop.get_params(image, scale=list(scale), ratio=list(ratio))
         views.append(TF.resized_crop(image, top, left, height, width, [size, size], antialias=True))
     return torch.stack(views)
-
-

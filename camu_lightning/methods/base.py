@@ -123,8 +123,13 @@ class UnlearningMethod(L.LightningModule):
         self.stage_accuracies[stage].update(set_name, logits, batch["y"], batch.get("in_forget_classes"))
         in_attack = batch["mia_role"] > 0
         if in_attack.any():
-            self.attack_rows.append((sorted_softmax(logits[in_attack]).cpu(), batch["mia_role"][in_attack].cpu(),
-                                     batch["mia_weight"][in_attack].cpu()))
+            self.attack_rows.append(
+                (
+                    sorted_softmax(logits[in_attack]).cpu(),
+                    batch["mia_role"][in_attack].cpu(),
+                    batch["mia_weight"][in_attack].cpu(),
+                )
+            )
 
     def _finish_evaluation(self, stage: str) -> None:
         if self.trainer.sanity_checking:
@@ -140,10 +145,17 @@ class UnlearningMethod(L.LightningModule):
     def _paper_mia(self) -> float:
         features, roles, copies = (torch.cat(parts) for parts in zip(*self.attack_rows, strict=True))
         self.attack_rows.clear()
-        rows = {role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
-                for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)}
-        return paper_mia(rows[TRAIN_MEMBER], rows[TRAIN_NONMEMBER], rows[EVAL_MEMBER], rows[EVAL_NONMEMBER],
-                         seed=self.trainer.datamodule.seed)
+        rows = {
+            role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
+            for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)
+        }
+        return paper_mia(
+            rows[TRAIN_MEMBER],
+            rows[TRAIN_NONMEMBER],
+            rows[EVAL_MEMBER],
+            rows[EVAL_NONMEMBER],
+            seed=self.trainer.datamodule.seed,
+        )
 
     def unlearning_summary(self) -> dict[str, Any]:
         """Numbers of this method for results.json beyond the metrics (methods add their own)."""

@@ -27,8 +27,9 @@ TERMS = (*KL_TERMS, *CE_TERMS)
 
 def kl_sum(target_embedding: Tensor, embedding: Tensor) -> Tensor:
     """KL(P || Q) summed over rows and features; P = softmax of the frozen target, Q of the trained input."""
-    return F.kl_div(F.log_softmax(embedding.float(), dim=1), F.softmax(target_embedding.float(), dim=1),
-                    reduction="sum")
+    return F.kl_div(
+        F.log_softmax(embedding.float(), dim=1), F.softmax(target_embedding.float(), dim=1), reduction="sum"
+    )
 
 
 def has_batch_norm(network: nn.Module) -> bool:
@@ -77,8 +78,12 @@ class CaMU(UnlearningMethod):
         self.automatic_optimization = False
         self.original = Frozen(self.network)
         self.frozen_embeddings = FrozenEmbeddings(self.original)
-        self.weights = {"remain_kl": remain_kl_weight, "counterfactual_kl": counterfactual_kl_weight,
-                        "counterfactual_ce": counterfactual_ce_weight, "remain_ce": remain_ce_weight}
+        self.weights = {
+            "remain_kl": remain_kl_weight,
+            "counterfactual_kl": counterfactual_kl_weight,
+            "counterfactual_ce": counterfactual_ce_weight,
+            "remain_ce": remain_ce_weight,
+        }
         self.single_forward = not has_batch_norm(self.network)
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:
@@ -96,8 +101,10 @@ class CaMU(UnlearningMethod):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         hp = self.hparams
-        return [torch.optim.Adam(self.network.parameters(), lr=lr, weight_decay=hp.weight_decay)
-                for lr in (hp.kl_lr, hp.ce_lr)]
+        return [
+            torch.optim.Adam(self.network.parameters(), lr=lr, weight_decay=hp.weight_decay)
+            for lr in (hp.kl_lr, hp.ce_lr)
+        ]
 
     def on_train_start(self) -> None:
         self.frozen_embeddings.clear()
@@ -112,8 +119,12 @@ class CaMU(UnlearningMethod):
         if any(self.uses(term) for term in CE_TERMS):
             losses |= self.output_terms(tuples, remain)
             self.optimize(ce_optimizer, self.weighted_sum(losses, CE_TERMS))
-        self.log_dict({f"train/{name}": value.detach() for name, value in losses.items()}, on_step=True, on_epoch=True,
-                      batch_size=len(remain["y"]))
+        self.log_dict(
+            {f"train/{name}": value.detach() for name, value in losses.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(remain["y"]),
+        )
 
     def representation_terms(self, tuples: dict[str, Tensor] | None, remain: dict[str, Tensor]) -> dict[str, Tensor]:
         """remain-KL pulls e(x_r) to e0(x_r); counterfactual-KL pulls e(x_f) to e0(x_cf)."""
@@ -122,7 +133,9 @@ class CaMU(UnlearningMethod):
             inputs["remain_kl"] = remain["x"]
         if self.uses("counterfactual_kl"):
             inputs["counterfactual_kl"] = tuples["x_forget"]
-        embeddings = {name: output[1] for name, output in zip(inputs, self.forward_each(list(inputs.values())), strict=True)}
+        embeddings = {
+            name: output[1] for name, output in zip(inputs, self.forward_each(list(inputs.values())), strict=True)
+        }
         terms = {}
         if "remain_kl" in embeddings:
             target = self.frozen_embeddings("remain", remain["x"], remain.get("index"))
@@ -139,10 +152,14 @@ class CaMU(UnlearningMethod):
             inputs["counterfactual_ce"] = tuples["x_forget"]
         if self.uses("remain_ce"):
             inputs["remain_ce"] = remain["x"]
-        logits = {name: output[0] for name, output in zip(inputs, self.forward_each(list(inputs.values())), strict=True)}
+        logits = {
+            name: output[0] for name, output in zip(inputs, self.forward_each(list(inputs.values())), strict=True)
+        }
         terms = {}
         if "counterfactual_ce" in logits:
-            terms["counterfactual_ce"] = F.cross_entropy(logits["counterfactual_ce"].float(), tuples["y_counterfactual"])
+            terms["counterfactual_ce"] = F.cross_entropy(
+                logits["counterfactual_ce"].float(), tuples["y_counterfactual"]
+            )
         if "remain_ce" in logits:
             terms["remain_ce"] = F.cross_entropy(logits["remain_ce"].float(), remain["y"])
         return terms

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -19,8 +18,9 @@ class SliceAccuracies(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.slices = nn.ModuleDict({key: MulticlassAccuracy(num_classes=num_classes, average="micro")
-                                     for key in CLASS_KEYS})
+        self.slices = nn.ModuleDict(
+            {key: MulticlassAccuracy(num_classes=num_classes, average="micro") for key in CLASS_KEYS}
+        )
 
     def update(self, set_name: str, logits: Tensor, labels: Tensor, in_forget_classes: Tensor | None = None) -> None:
         """Args: set_name: remain, forget or test; in_forget_classes: per test row, whether its class is removed."""
@@ -38,4 +38,3 @@ class SliceAccuracies(nn.Module):
     def reset(self) -> None:
         for metric in self.slices.values():
             metric.reset()
-

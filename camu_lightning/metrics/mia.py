@@ -21,8 +21,9 @@ def sorted_softmax(logits: Tensor) -> Tensor:
     return torch.softmax(logits.float(), dim=1).sort(dim=1).values
 
 
-def paper_mia(train_members: Tensor, train_nonmembers: Tensor, eval_members: Tensor, eval_nonmembers: Tensor,
-              seed: int) -> float:
+def paper_mia(
+    train_members: Tensor, train_nonmembers: Tensor, eval_members: Tensor, eval_nonmembers: Tensor, seed: int
+) -> float:
     """Attack accuracy (percent) on eval_members (label 1) and eval_nonmembers (label 0).
 
     Every argument holds feature rows from `sorted_softmax`. As in the official code, 1 % of the attack's
@@ -30,8 +31,9 @@ def paper_mia(train_members: Tensor, train_nonmembers: Tensor, eval_members: Ten
     """
     features = torch.cat([train_members, train_nonmembers]).numpy()
     membership = np.r_[np.ones(len(train_members)), np.zeros(len(train_nonmembers))]
-    fit_features, _, fit_membership, _ = train_test_split(features, membership, test_size=0.01, shuffle=True,
-                                                          random_state=seed)
+    fit_features, _, fit_membership, _ = train_test_split(
+        features, membership, test_size=0.01, shuffle=True, random_state=seed
+    )
     attack = XGBClassifier(n_estimators=100, objective="binary:logistic", booster="gbtree", random_state=seed)
     attack.fit(fit_features, fit_membership)
     eval_features = torch.cat([eval_members, eval_nonmembers]).numpy()

@@ -53,7 +53,9 @@ class FrozenEmbeddings:
         embedding = self.frozen(inputs)[1].float()
         size = int(index.max()) + 1
         if values is None or size > len(values):
-            grown = embedding.new_zeros((max(size, 2 * len(values) if values is not None else size), embedding.shape[1]))
+            grown = embedding.new_zeros(
+                (max(size, 2 * len(values) if values is not None else size), embedding.shape[1])
+            )
             grown_known = torch.zeros(len(grown), dtype=torch.bool, device=embedding.device)
             if values is not None:
                 grown[: len(values)], grown_known[: len(known)] = values, known
