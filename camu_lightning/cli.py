@@ -99,11 +99,16 @@ class CamuCLI(LightningCLI):
         self.results |= {f"original_{key}": value for key, value in method.evaluation["val"].items()}
 
     @property
+    def run_config(self):
+        """The parsed settings of this run (under the subcommand's key when there is one)."""
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    @property
     def run_seed(self) -> int:
-        return int(self.config[self.subcommand].seed_everything)
+        return int(self.run_config.seed_everything)
 
     def original_state_dict(self) -> dict[str, torch.Tensor]:
-        recipe: OriginalRecipe = self.config_init[self.subcommand].original
+        recipe: OriginalRecipe = (self.config_init[self.subcommand] if self.subcommand else self.config_init).original
         network = self.model.network
         if recipe.checkpoint is not None:
             self.results["original_source"] = str(recipe.checkpoint)
@@ -111,7 +116,7 @@ class CamuCLI(LightningCLI):
                 network, read_user_checkpoint(recipe.checkpoint), f"original.checkpoint {recipe.checkpoint}"
             )
         settings = self.original_settings(recipe)
-        cache = CheckpointCache(self.config[self.subcommand].cache_dir)
+        cache = CheckpointCache(self.run_config.cache_dir)
         entry = cache.load("original", settings)
         path = cache.path("original", self.results.setdefault("original_cache_key", cache_key(settings)))
         if entry is not None:
@@ -127,9 +132,10 @@ class CamuCLI(LightningCLI):
         return state_dict
 
     def original_settings(self, recipe: OriginalRecipe) -> dict[str, Any]:
-        """Everything that determines the original's weights: data, network, recipe, seed, precision, version."""
+        """Everything that determines the original's weights: data, network, recipe (seed and precision included)
+        and the package's major version."""
         datamodule = self.datamodule
-        network = self.config[self.subcommand].model.init_args.network.as_dict()
+        network = self.run_config.model.init_args.network.as_dict()
         network["init_args"] = network.get("init_args", {}) | {
             "num_classes": datamodule.num_classes,
             "input_shape": list(datamodule.input_shape),
@@ -139,7 +145,7 @@ class CamuCLI(LightningCLI):
             "pipeline": datamodule.hparams.pipeline,
             "network": network,
             "recipe": recipe.training_settings(),
-            "precision": str(self.trainer.precision),
+            "precision": recipe.precision,
             "package_major": __version__.split(".")[0],
         }
 
@@ -148,13 +154,13 @@ class CamuCLI(LightningCLI):
         L.seed_everything(recipe.seed, verbose=False)
         network = self.model.network_factory(self.datamodule.num_classes, self.datamodule.input_shape)
         classifier = Classifier(network, recipe.lr, recipe.weight_decay, recipe.batch_size)
-        trainer_config = self.config[self.subcommand].trainer
+        trainer_config = self.run_config.trainer
         trainer = L.Trainer(
             max_epochs=recipe.epochs,
             accelerator=trainer_config.accelerator,
             devices=trainer_config.devices,
             strategy=trainer_config.strategy,
-            precision=trainer_config.precision,
+            precision=recipe.precision,
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
@@ -183,7 +189,7 @@ class CamuCLI(LightningCLI):
             **self.results,
             **method.evaluation["test"],
             **method.unlearning_summary(),
-            "config": _plain(self.config[self.subcommand].as_dict()),
+            "config": _plain(self.run_config.as_dict()),
         }
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         write_json(run_dir / "split.json", datamodule.split.as_lists())

@@ -24,6 +24,8 @@ class OriginalRecipe:
         weight_decay: Adam's coupled L2 (1e-4).
         batch_size: training batch size (32).
         seed: seeds the original's init and batch order; one original serves every run seed (camu.md section 7).
+        precision: Lightning precision of the original's training, independent of the unlearning run's, so a
+            bf16 unlearning run unlearns the same original as a float32 one.
         checkpoint: a state_dict (.pt) or Lightning checkpoint (.ckpt) of your own trained network to unlearn
             instead; the recipe is then unused.
     """
@@ -33,6 +35,7 @@ class OriginalRecipe:
     weight_decay: float = 1e-4
     batch_size: int = 32
     seed: int = 0
+    precision: str = "32-true"
     checkpoint: str | None = None
 
     def __post_init__(self) -> None:
@@ -43,8 +46,8 @@ class OriginalRecipe:
             raise ValueError(f"original.weight_decay must be >= 0, got {self.weight_decay}")
 
     def training_settings(self) -> dict:
-        """The settings that determine the trained weights (the cache key's part)."""
-        return {name: value for name, value in asdict(self).items() if name != "checkpoint"}
+        """The recipe's part of the cache key (precision is keyed beside it)."""
+        return {name: value for name, value in asdict(self).items() if name not in ("checkpoint", "precision")}
 
 
 class Classifier(L.LightningModule):

@@ -160,3 +160,26 @@ def test_bf16_mixed_losses_match_float32_within_tolerance() -> None:
     for name, value in exact.items():
         assert mixed[name].dtype == torch.float32
         assert mixed[name].item() == pytest.approx(value.item(), rel=0.05, abs=0.02), name
+
+
+def test_resnet_with_augmented_remain_stream_trains_and_keeps_the_frozen_batch_norm(tiny_rgb_npz, make_trainer):
+    from camu_lightning.data import UnlearningDataModule
+    from camu_lightning.models import ResNet18
+
+    datamodule = UnlearningDataModule(
+        dataset=str(tiny_rgb_npz),
+        forget_fraction=0.25,
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="cifar32",
+        mia_attack_size=4000,
+    )
+    method = make_camu(ResNet18, num_classes=4, input_shape=(3, 32, 32), kl_lr=1e-5, ce_lr=1e-4)
+    assert not method.single_forward  # batch norm: x_r and x_f go through separate forwards
+    running_mean = method.original.network.backbone.bn1.running_mean.clone()
+    before = method.network.fc2.weight.detach().clone()
+    make_trainer(max_steps=4, limit_val_batches=0).fit(method, datamodule)
+    assert torch.equal(method.original.network.backbone.bn1.running_mean, running_mean)
+    assert not torch.equal(method.network.fc2.weight, before)
+    assert "remain" not in method.frozen_embeddings.values  # re-augmented each epoch, so never cached

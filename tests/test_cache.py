@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.cli import CamuCLI
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import UnlearningMethod
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def original_key(tmp_path: Path, dataset: Path, *overrides: str) -> str:
+    cli = CamuCLI(
+        UnlearningMethod,
+        UnlearningDataModule,
+        subclass_mode_model=True,
+        auto_configure_optimizers=False,
+        run=False,
+        args=[
+            "--config",
+            str(REPO / "configs/demo_camu.yaml"),
+            "--data.dataset",
+            str(dataset),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            *overrides,
+        ],
+    )
+    return cache_key(cli.original_settings(cli.config_init.original))
+
+
+def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: Path, tiny_npz: Path) -> None:
+    base = original_key(tmp_path, tiny_npz)
+    assert original_key(tmp_path, tiny_npz) == base
+    for unrelated in (
+        ["--data.num_workers", "2"],
+        ["--seed_everything", "5"],
+        ["--trainer.precision", "bf16-mixed"],
+        ["--cache_dir", "elsewhere"],
+        ["--data.forget_fraction", "0.3"],
+    ):
+        assert original_key(tmp_path, tiny_npz, *unrelated) == base, unrelated
+    for relevant in (
+        ["--original.lr", "0.01"],
+        ["--original.seed", "1"],
+        ["--original.epochs", "3"],
+        ["--original.precision", "bf16-mixed"],
+    ):
+        assert original_key(tmp_path, tiny_npz, *relevant) != base, relevant
+    moved = tmp_path / "moved" / "same.npz"
+    moved.parent.mkdir()
+    moved.write_bytes(tiny_npz.read_bytes())
+    assert original_key(tmp_path, moved) == base  # a file's content, never its path
+
+
+def test_entries_are_written_atomically_and_checked_on_load(tmp_path: Path) -> None:
+    cache = CheckpointCache(tmp_path)
+    settings = {"dataset": "x", "recipe": {"lr": 0.1}}
+    path = cache.save("original", settings, {"w": torch.ones(2)}, {"time_original_s": 1.0})
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert torch.equal(cache.load("original", settings)["state_dict"]["w"], torch.ones(2))
+    assert cache.load("original", {"dataset": "y"}) is None
+    torch.save({"settings": {"dataset": "z"}, "state_dict": {}}, path)
+    with pytest.raises(CacheError, match="was stored for other settings"):
+        cache.load("original", settings)
