@@ -7,6 +7,7 @@ writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/v
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -21,14 +22,14 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 from torch import nn
 
 from camu_lightning import __version__
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key, load_state_dict, write_json
 from camu_lightning.data import UnlearningDataModule
-from camu_lightning.methods import DivergenceError, UnlearningMethod
+from camu_lightning.methods import DivergenceError, Retrain, UnlearningMethod
 from camu_lightning.original import Classifier, OriginalRecipe
+from camu_lightning.report import gaps_to_retrain, plain, results_table
 
 log = logging.getLogger("camu_lightning")
 console = Console(stderr=True)
@@ -87,16 +88,27 @@ class CamuCLI(LightningCLI):
         parser.link_arguments("seed_everything", "data.split_seed")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.init_args.input_shape", apply_on="instantiate")
+        # Only methods that step in pixel space take these (Boundary Shrink); for the others the link is ignored.
+        parser.link_arguments("data.pixel_mean", "model.init_args.pixel_mean", apply_on="instantiate")
+        parser.link_arguments("data.pixel_std", "model.init_args.pixel_std", apply_on="instantiate")
 
     # ----------------------------------------------------------------- before fit: the original model
     def before_fit(self) -> None:
         datamodule, method = self.datamodule, self.model
         log.info("data: %s", ", ".join(f"{key} {value}" for key, value in datamodule.summary().items()))
         self.results: dict[str, Any] = {}
-        method.load_original(self.original_state_dict())
-        L.seed_everything(self.run_seed, verbose=False)  # the same RNG state whether the original was cached or not
-        self.trainer.validate(method, datamodule=datamodule, verbose=False)
-        self.results |= {f"original_{key}": value for key, value in method.evaluation["val"].items()}
+        if method.starts_from_original:
+            method.load_original(self.original_state_dict())
+        state_settings = method.training_state_settings()
+        if state_settings is not None:
+            self.prepare_training_state(state_settings)
+        if isinstance(method, Retrain):
+            self.reuse_cached_retrain()
+        L.seed_everything(self.run_seed, verbose=False)  # the same RNG state whether anything was cached or not
+        if method.starts_from_original or state_settings is not None:
+            # The pre-unlearning model: the original, or the method's own state (Unroll's recorded pass).
+            self.trainer.validate(method, datamodule=datamodule, verbose=False)
+            self.results |= {f"original_{key}": value for key, value in method.evaluation["val"].items()}
 
     @property
     def run_config(self):
@@ -116,7 +128,8 @@ class CamuCLI(LightningCLI):
                 network, read_user_checkpoint(recipe.checkpoint), f"original.checkpoint {recipe.checkpoint}"
             )
         settings = self.original_settings(recipe)
-        cache = CheckpointCache(self.run_config.cache_dir)
+        self.original_key_settings = settings
+        cache = self.cache
         entry = cache.load("original", settings)
         path = cache.path("original", self.results.setdefault("original_cache_key", cache_key(settings)))
         if entry is not None:
@@ -131,19 +144,99 @@ class CamuCLI(LightningCLI):
         self.results |= {"original_source": "trained", "time_original_s": elapsed}
         return state_dict
 
-    def original_settings(self, recipe: OriginalRecipe) -> dict[str, Any]:
-        """Everything that determines the original's weights: data, network, recipe (seed and precision included)
-        and the package's major version."""
+    @property
+    def cache(self) -> CheckpointCache:
+        return CheckpointCache(self.run_config.cache_dir)
+
+    def nested_trainer_settings(self) -> dict[str, Any]:
+        """Trainer settings for training before the run (original model, training-time state): the run's
+        devices, no logger or checkpoints, a progress bar when the run shows one."""
+        trainer = self.run_config.trainer
+        return {
+            "accelerator": trainer.accelerator,
+            "devices": trainer.devices,
+            "strategy": trainer.strategy,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_model_summary": False,
+            "limit_val_batches": 0,
+            "num_sanity_val_steps": 0,
+            "enable_progress_bar": trainer.enable_progress_bar,
+            "callbacks": [RichProgressBar()] if trainer.enable_progress_bar is not False else [],
+            "default_root_dir": self.trainer.default_root_dir,
+        }
+
+    def prepare_training_state(self, state_settings: dict[str, Any]) -> None:
+        """Load the method's training-time state from the cache, creating it (timed as time_prepare_s) if missing."""
+        method, datamodule = self.model, self.datamodule
+        settings = {
+            "original": getattr(self, "original_key_settings", None),
+            "state": state_settings,
+            "split": datamodule.split_identity() if state_settings.get("split_dependent") else None,
+            "dataset": datamodule.dataset_identity(),
+        }
+        entry = self.cache.load("state", settings)
+        path = self.cache.path("state", cache_key(settings))
+        if entry is None:
+            log.info("%s: creating its training-time state into %s", type(method).__name__, path)
+            started = time.perf_counter()
+            state = method.create_training_state(datamodule, self.nested_trainer_settings())
+            elapsed = time.perf_counter() - started
+            self.cache.save("state", settings, state, {"time_prepare_s": elapsed})
+            self.results |= {"time_prepare_s": elapsed, "prepare_from_cache": False}
+        else:
+            log.info("%s: training-time state from %s", type(method).__name__, path)
+            state = entry["state_dict"]
+            self.results |= {"time_prepare_s": entry["extra"]["time_prepare_s"], "prepare_from_cache": True}
+        method.load_training_state(state)
+
+    def retrain_settings(self) -> dict[str, Any]:
+        """What determines a Retrain model: data, split, network, recipe, epochs, run seed, precision."""
+        return {
+            "split": self.split_settings(),
+            "recipe": dict(self.model.hparams),
+            "epochs": self.trainer.max_epochs,
+            "precision": str(self.trainer.precision),
+        }
+
+    def split_settings(self) -> dict[str, Any]:
+        """Pairs runs on the same data, network, forget set and run seed (a method with its Retrain)."""
+        datamodule = self.datamodule
+        return {
+            "dataset": datamodule.dataset_identity(),
+            "pipeline": datamodule.hparams.pipeline,
+            "network": self.network_settings(),
+            "split": datamodule.split_identity(),
+            "seed": self.run_seed,
+        }
+
+    def reuse_cached_retrain(self) -> None:
+        """A cached Retrain of the same split and recipe replaces training (its time is the stored one)."""
+        entry = self.cache.load("retrain", self.retrain_settings())
+        if entry is None:
+            return
+        log.info("Retrain: cached model for this split and recipe; skipping its training")
+        self.model.network.load_state_dict(entry["state_dict"])
+        self.trainer.limit_train_batches = 0
+        self.results |= {"retrain_from_cache": True, "time_unlearn_s": entry["extra"]["time_unlearn_s"]}
+
+    def network_settings(self) -> dict[str, Any]:
         datamodule = self.datamodule
         network = self.run_config.model.init_args.network.as_dict()
         network["init_args"] = network.get("init_args", {}) | {
             "num_classes": datamodule.num_classes,
             "input_shape": list(datamodule.input_shape),
         }
+        return network
+
+    def original_settings(self, recipe: OriginalRecipe) -> dict[str, Any]:
+        """Everything that determines the original's weights: data, network, recipe (seed and precision included)
+        and the package's major version."""
+        datamodule = self.datamodule
         return {
             "dataset": datamodule.dataset_identity(),
             "pipeline": datamodule.hparams.pipeline,
-            "network": network,
+            "network": self.network_settings(),
             "recipe": recipe.training_settings(),
             "precision": recipe.precision,
             "package_major": __version__.split(".")[0],
@@ -154,22 +247,7 @@ class CamuCLI(LightningCLI):
         L.seed_everything(recipe.seed, verbose=False)
         network = self.model.network_factory(self.datamodule.num_classes, self.datamodule.input_shape)
         classifier = Classifier(network, recipe.lr, recipe.weight_decay, recipe.batch_size)
-        trainer_config = self.run_config.trainer
-        trainer = L.Trainer(
-            max_epochs=recipe.epochs,
-            accelerator=trainer_config.accelerator,
-            devices=trainer_config.devices,
-            strategy=trainer_config.strategy,
-            precision=recipe.precision,
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            callbacks=[RichProgressBar()] if trainer_config.enable_progress_bar is not False else [],
-            enable_progress_bar=trainer_config.enable_progress_bar,
-            default_root_dir=self.trainer.default_root_dir,
-        )
+        trainer = L.Trainer(**self.nested_trainer_settings(), max_epochs=recipe.epochs, precision=recipe.precision)
         trainer.fit(classifier, datamodule=self.datamodule)
         return {key: value.detach().cpu() for key, value in classifier.network.state_dict().items()}
 
@@ -186,45 +264,25 @@ class CamuCLI(LightningCLI):
             "seed": self.run_seed,
             "version": __version__,
             **datamodule.summary(),
+            **method.unlearning_summary(),
             **self.results,
             **method.evaluation["test"],
-            **method.unlearning_summary(),
-            "config": _plain(self.run_config.as_dict()),
         }
+        retrain_results = self.cache.root / "retrain_results" / f"{cache_key(self.split_settings())}.json"
+        if isinstance(method, Retrain):
+            if not results.get("retrain_from_cache"):
+                extra = {"time_unlearn_s": results["time_unlearn_s"]}
+                state_dict = {key: value.detach().cpu() for key, value in method.network.state_dict().items()}
+                self.cache.save("retrain", self.retrain_settings(), state_dict, extra)
+            write_json(retrain_results, {key: value for key, value in results.items() if isinstance(value, float)})
+        elif retrain_results.is_file():
+            results |= gaps_to_retrain(results, json.loads(retrain_results.read_text()), datamodule.class_removal)
+        results["config"] = plain(self.run_config.as_dict())
         run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         write_json(run_dir / "split.json", datamodule.split.as_lists())
         write_json(run_dir / "results.json", results)
         console.print(results_table(results))
         console.print(f"results: {run_dir / 'results.json'}")
-
-
-def _plain(value: Any) -> Any:
-    """A config as JSON-ready values."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
-
-
-def results_table(results: dict[str, Any]) -> Table:
-    """Original vs unlearned metrics, percent, with the unlearning time."""
-    keys = [
-        key
-        for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia")
-        if key in results
-    ]
-    scenario = (
-        f"classes {results['forget_classes']}" if results["forget_classes"] else f"{results['num_forget']} samples"
-    )
-    table = Table(title=f"{results['method']} on {results['dataset']}, forgetting {scenario} (seed {results['seed']})")
-    table.add_column("metric")
-    table.add_column("original", justify="right")
-    table.add_column("unlearned", justify="right")
-    for key in keys:
-        table.add_row(key, f"{results[f'original_{key}']:.2f}", f"{results[key]:.2f}")
-    table.add_row("time_unlearn_s", "", f"{results['time_unlearn_s']:.1f}")
-    return table
 
 
 class _DropLightningAdverts(logging.Filter):

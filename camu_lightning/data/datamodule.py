@@ -1,12 +1,8 @@
 """UnlearningDataModule: one place that knows the data, the split and every stream a method trains on.
 
-A method names the streams it needs and their batch sizes (`train_streams()`); `train_dataloader` builds
-them, so a method never sees files or splits. Streams:
-
-- `train`: all training samples, train transform (the original model).
-- `counterfactual`: the CaMU tuples (x_f, y_f, x_cf, y_cf), built on first use, i.e. inside the method's
-  unlearning timer (camu.md section 8).
-- `remain_sample`: S with true labels, train transform drawn afresh each epoch.
+A method names the streams it needs and their batch sizes (`train_streams()`, the names in streams.py);
+`train_dataloader` builds them, so a method never sees files or splits. The CaMU tuples are built on the
+first request of the `counterfactual` stream, i.e. inside the method's unlearning timer (camu.md section 8).
 
 Evaluation loaders, in the order of `EVAL_SETS`, cover D_r, D_f and the test set with the eval transform.
 Their batches also carry the paper MIA's row roles (metrics.md section 2), so the attack reuses the logits of
@@ -30,6 +26,7 @@ from camu_lightning.data.datasets import ImageArrays, load_dataset
 from camu_lightning.data.rows import ImageRows, TensorRows, collate_batch
 from camu_lightning.data.splits import (
     ATTACK_STREAM,
+    MIXTURE_STREAM,
     ForgetSplit,
     class_forget,
     make_split,
@@ -37,6 +34,7 @@ from camu_lightning.data.splits import (
     read_forget_indices,
     seeded_rng,
 )
+from camu_lightning.data.streams import STREAM_NAMES, PartsBatchSampler, Stream
 from camu_lightning.data.transforms import PIPELINES, InputPipeline, Pipeline
 
 EVAL_SETS = ("remain", "forget", "test")
@@ -169,6 +167,19 @@ class UnlearningDataModule(L.LightningDataModule):
                 digest.update(block)
         return f"npz:{digest.hexdigest()}"
 
+    def split_identity(self) -> str:
+        """A hash of the forget set, pairing runs on the same split (e.g. a method with its Retrain)."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.split.forget, dtype=np.int64).tobytes())
+        return f"{len(self.arrays.y_train)}:{digest.hexdigest()}"
+
+    @property
+    def pixel_mean(self) -> tuple[float, ...] | None:
+        return self.arrays.mean
+
+    @property
+    def pixel_std(self) -> tuple[float, ...] | None:
+        return self.arrays.std
+
     def setup(self, stage: str) -> None:
         self.split  # noqa: B018 -- fail fast on a bad split, before any training starts
 
@@ -192,37 +203,64 @@ class UnlearningDataModule(L.LightningDataModule):
             )
         return self.tuples
 
-    def stream(self, name: str) -> torch.utils.data.Dataset:
-        """The dataset behind a named training stream."""
-        arrays, split = self.arrays, self.split
+    def stream(self, name: str, request: Stream) -> torch.utils.data.Dataset:
+        """The dataset behind a named training stream (see streams.py)."""
+        arrays, split, train = self.arrays, self.split, self.pipeline.train
+        forget, remain = torch.from_numpy(split.forget), torch.from_numpy(split.remain)
         if name == "train":
-            rows = torch.arange(len(arrays.y_train))
-            return ImageRows(arrays.x_train, arrays.y_train, rows, self.pipeline.train)
+            return ImageRows(arrays.x_train, arrays.y_train, torch.arange(len(arrays.y_train)), train)
+        if name == "remain":
+            return ImageRows(arrays.x_train, arrays.y_train, remain, train)
+        if name == "forget":
+            return ImageRows(arrays.x_train, arrays.y_train, forget, train)
+        if name == "forget_fixed":
+            return ImageRows(arrays.x_train, arrays.y_train, forget, self.pipeline.eval, with_position=True)
         if name == "remain_sample":
             # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
-            return ImageRows(
-                arrays.x_train,
-                arrays.y_train,
-                torch.from_numpy(split.sample),
-                self.pipeline.train,
-                with_position=not self.pipeline.augments,
-            )
+            sample = torch.from_numpy(split.sample)
+            return ImageRows(arrays.x_train, arrays.y_train, sample, train, with_position=not self.pipeline.augments)
         if name == "counterfactual":
             tuples = self.build_tuples()
-            return TensorRows(
-                {
-                    "x_forget": tuples.x_forget,
-                    "y_forget": tuples.y_forget,
-                    "x_counterfactual": tuples.x_counterfactual,
-                    "y_counterfactual": tuples.y_counterfactual,
-                }
+            columns = {
+                "x_forget": tuples.x_forget,
+                "y_forget": tuples.y_forget,
+                "x_counterfactual": tuples.x_counterfactual,
+                "y_counterfactual": tuples.y_counterfactual,
+            }
+            return TensorRows(columns)
+        if name == "flagged_mixture":
+            count = int(np.floor(request.remain_fraction * len(split.remain)))
+            drawn = seeded_rng(self.hparams.split_seed, MIXTURE_STREAM).choice(split.remain, count, replace=False)
+            rows = torch.cat([forget, torch.from_numpy(np.sort(drawn))])
+            flag = torch.cat([torch.ones(len(forget)), torch.zeros(count)])
+            return ImageRows(arrays.x_train, arrays.y_train, rows, train, {"flag": flag})
+        if name == "forget_then_remain":
+            is_forget = torch.cat(
+                [torch.ones(len(forget), dtype=torch.bool), torch.zeros(len(remain), dtype=torch.bool)]
             )
-        raise ValueError(f"unknown training stream '{name}'; choose from: counterfactual, remain_sample, train")
+            return ImageRows(
+                arrays.x_train, arrays.y_train, torch.cat([forget, remain]), train, {"is_forget": is_forget}
+            )
+        raise ValueError(f"unknown training stream '{name}'; choose from: {', '.join(STREAM_NAMES)}")
 
     def train_dataloader(self) -> dict[str, DataLoader]:
-        """One loader per stream the method names; Lightning zips them, so a batch is {stream: batch}."""
-        streams: dict[str, int] = self.trainer.lightning_module.train_streams()
-        return {name: self._loader(self.stream(name), batch_size, shuffle=True) for name, batch_size in streams.items()}
+        """One loader per stream the method names; Lightning zips them (the shorter ones cycle, reshuffled), so a
+        batch is {stream: batch} and an epoch is one pass over the longest stream."""
+        loaders = {}
+        for name, request in self.trainer.lightning_module.train_streams().items():
+            request = request if isinstance(request, Stream) else Stream(request)
+            dataset = self.stream(name, request)
+            if name == "forget_then_remain":
+                sizes = [len(self.split.forget), len(self.split.remain)]
+                sampler = PartsBatchSampler(
+                    sizes, [request.forget_batch_size or request.batch_size, request.batch_size]
+                )
+                loaders[name] = DataLoader(
+                    dataset, batch_sampler=sampler, collate_fn=collate_batch, num_workers=self.hparams.num_workers
+                )
+            else:
+                loaders[name] = self._loader(dataset, request.batch_size, shuffle=True)
+        return loaders
 
     # ----------------------------------------------------------------- evaluation
     @cached_property

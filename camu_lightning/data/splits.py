@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORGET_STREAM, SAMPLE_STREAM, PAIRING_STREAM, MASK_STREAM, LABEL_STREAM, ATTACK_STREAM = range(6)
+FORGET_STREAM, SAMPLE_STREAM, PAIRING_STREAM, MASK_STREAM, LABEL_STREAM, ATTACK_STREAM, MIXTURE_STREAM = range(7)
 
 
 def seeded_rng(seed: int, stream: int) -> np.random.Generator:

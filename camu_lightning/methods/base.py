@@ -59,6 +59,9 @@ class UnlearningMethod(L.LightningModule):
         input_shape: (channels, height, width), linked from the data module.
     """
 
+    # False for methods that start from their own init (Retrain) or training-time state (SISA).
+    starts_from_original = True
+
     def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.network_factory = network
@@ -80,10 +83,33 @@ class UnlearningMethod(L.LightningModule):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.network(x)
 
+    def evaluation_logits(self, x: Tensor) -> Tensor:
+        """The logits every metric reads (a method whose network is temporarily widened narrows them here)."""
+        return self.network(x)[0]
+
+    def training_state_settings(self) -> dict[str, Any] | None:
+        """Settings of training-time state this method needs (SISA shards, Unroll's recorded pass), or None.
+
+        The CLI caches the state under these settings, the original's key and, where `split_dependent` is
+        true in them, the forget set; it calls `create_training_state` on a miss and always `load_training_state`.
+        """
+        return None
+
+    def create_training_state(self, datamodule: L.LightningDataModule, trainer_settings: dict[str, Any]) -> dict:
+        raise NotImplementedError
+
+    def load_training_state(self, state: dict) -> None:
+        raise NotImplementedError
+
     def check_finite(self, loss: Tensor) -> None:
         """The divergence guard: stop the run on a NaN or infinite loss."""
         if not torch.isfinite(loss):
             raise DivergenceError(type(self).__name__, self.current_epoch, self.global_step, float(loss))
+
+    def on_train_epoch_end(self) -> None:
+        """The divergence guard's second half: parameters that overflowed without a non-finite loss yet."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.network.parameters()):
+            raise DivergenceError(type(self).__name__, self.current_epoch, self.global_step, float("nan"))
 
     # ----------------------------------------------------------------- the unlearning clock
     @property
@@ -101,6 +127,10 @@ class UnlearningMethod(L.LightningModule):
             self.timer.resume()
 
     def on_train_end(self) -> None:
+        self.stop_timer()
+
+    def stop_timer(self) -> None:
+        """Stop the clock once the final weights exist (after the device has finished computing them)."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.timer.pause()
@@ -119,7 +149,7 @@ class UnlearningMethod(L.LightningModule):
         self._finish_evaluation("test")
 
     def _evaluate_batch(self, stage: str, batch: dict[str, Tensor], set_name: str) -> None:
-        logits, _ = self.network(batch["x"])
+        logits = self.evaluation_logits(batch["x"])
         self.stage_accuracies[stage].update(set_name, logits, batch["y"], batch.get("in_forget_classes"))
         in_attack = batch["mia_role"] > 0
         if in_attack.any():

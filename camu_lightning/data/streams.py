@@ -1,0 +1,76 @@
+"""The training streams a method can ask for, by name.
+
+| name | rows | transform | extra columns |
+|---|---|---|---|
+| `train` | all training samples | train | |
+| `remain` | D_r | train | |
+| `forget` | D_f | train | |
+| `forget_fixed` | D_f | eval (fixed inputs, e.g. for an attack on them) | `index` |
+| `remain_sample` | S | train | `index` when the input is fixed (no augmentation) |
+| `counterfactual` | CaMU tuples (built by the data module) | frozen at build | `index` |
+| `flagged_mixture` | D_f plus floor(remain_fraction * |D_r|) of D_r, drawn once per run | train | `flag` (1 = forget) |
+| `forget_then_remain` | every D_f batch, then every D_r batch, each part reshuffled per epoch | train | `is_forget` |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+STREAM_NAMES = (
+    "train",
+    "remain",
+    "forget",
+    "forget_fixed",
+    "remain_sample",
+    "counterfactual",
+    "flagged_mixture",
+    "forget_then_remain",
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """What a method asks of one training stream.
+
+    Args:
+        batch_size: rows per batch (the remain part's, for `forget_then_remain`).
+        forget_batch_size: the forget part's batch size, for `forget_then_remain`.
+        remain_fraction: share of D_r mixed with D_f, for `flagged_mixture`.
+    """
+
+    batch_size: int
+    forget_batch_size: int | None = None
+    remain_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or (self.forget_batch_size is not None and self.forget_batch_size < 1):
+            raise ValueError(f"batch sizes must be >= 1, got {self.batch_size} / {self.forget_batch_size}")
+        if self.remain_fraction is not None and not 0 <= self.remain_fraction <= 1:
+            raise ValueError(f"remain_fraction must be in [0, 1], got {self.remain_fraction}")
+
+
+class PartsBatchSampler(Sampler[list[int]]):
+    """Batches of consecutive parts of a dataset, part after part, each part shuffled afresh per epoch.
+
+    Positions 0..sizes[0]-1 form part 0, the next sizes[1] positions part 1, and so on; part k is cut into
+    batches of batch_sizes[k] (the last one may be short). Shuffling draws from torch's global RNG, which the
+    run seed seeds, like a shuffled DataLoader.
+    """
+
+    def __init__(self, sizes: list[int], batch_sizes: list[int]) -> None:
+        self.sizes, self.batch_sizes = sizes, batch_sizes
+        self.offsets = np.cumsum([0, *sizes[:-1]]).tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for offset, size, batch_size in zip(self.offsets, self.sizes, self.batch_sizes, strict=True):
+            order = (torch.randperm(size) + offset).tolist()
+            for start in range(0, size, batch_size):
+                yield order[start : start + batch_size]
+
+    def __len__(self) -> int:
+        return sum(-(-size // batch) for size, batch in zip(self.sizes, self.batch_sizes, strict=True))
