@@ -96,3 +96,6 @@ class Unroll(UnlearningMethod):
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
         raise RuntimeError("Unroll has no training loop; run it with trainer.limit_train_batches: 0")
+
+    def configure_optimizers(self) -> None:
+        return None  # the add-back is closed-form

@@ -1,0 +1,395 @@
+"""Every registered method end to end through the real CLI, then each method's defining property."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import (
+    SCRUB,
+    BoundaryExpanding,
+    BoundaryShrink,
+    Finetune,
+    NGrad,
+    Retrain,
+    TeacherStudent,
+    UnlearningMethod,
+    Unroll,
+)
+from camu_lightning.methods.scrub import learning_rate_factor
+from camu_lightning.models import CNN
+from tests.test_cli import REPO, run_camu
+
+METHODS = UnlearningMethod.__subclasses__()
+
+
+def mnist_config(method: type) -> str:
+    for path in sorted((REPO / "configs").glob("mnist_*.yaml")):
+        if yaml.safe_load(path.read_text())["model"]["class_path"].endswith(f".{method.__name__}"):
+            return str(path.relative_to(REPO))
+    raise AssertionError(f"no configs/mnist_*.yaml runs {method.__name__}")
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda cls: cls.__name__)
+def test_every_method_runs_end_to_end_through_the_cli(method: type, tmp_path: Path, tiny_npz: Path) -> None:
+    results = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config=mnist_config(method))
+    assert results["status"] == "ok" and results["method"] == method.__name__
+    assert all(0 <= results[key] <= 100 for key in ("acc_remain", "acc_forget", "acc_test", "mia"))
+    assert results["time_unlearn_s"] >= 0
+
+
+def test_other_methods_report_their_gap_to_a_cached_retrain(tmp_path: Path, tiny_npz: Path) -> None:
+    retrain = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config="configs/mnist_retrain.yaml")
+    assert retrain["retrain_from_cache"] is not True if "retrain_from_cache" in retrain else True
+    again = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config="configs/mnist_retrain.yaml")
+    assert again["retrain_from_cache"] is True and again["time_unlearn_s"] == retrain["time_unlearn_s"]
+    assert again["acc_test"] == retrain["acc_test"]
+    camu = run_camu(tmp_path, tiny_npz)
+    for key in ("acc_remain", "acc_forget", "acc_test", "mia"):
+        assert camu[f"gap_{key}"] == pytest.approx(camu[key] - retrain[key])
+    expected = np.mean([abs(camu[f"gap_{key}"]) for key in ("acc_remain", "acc_forget", "acc_test", "mia")])
+    assert camu["avg_gap"] == pytest.approx(expected)
+    assert camu["rte"] == pytest.approx(retrain["time_unlearn_s"] / camu["time_unlearn_s"])
+
+
+# ----------------------------------------------------------------------------- shared helpers
+class Linear(nn.Module):
+    """logits = W x + b on the flattened input; the embedding is the input itself."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.fc2 = nn.Linear(int(np.prod(input_shape)), num_classes)
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        return self.fc2(flat), flat
+
+
+def blobs_npz(path: Path, per_class: int = 40) -> Path:
+    """Three well-separated Gaussian blobs as 1x1x2 'images'."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[40, 40], [200, 60], [120, 210]])
+
+    def draw(count):
+        labels = np.repeat(np.arange(3), count)
+        pixels = np.clip(centres[labels] + rng.normal(0, 8, (len(labels), 2)), 0, 255)
+        return pixels.reshape(-1, 1, 2).astype(np.uint8), labels.astype(np.uint8)
+
+    x_train, y_train = draw(per_class)
+    x_test, y_test = draw(per_class // 2)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def datamodule_for(dataset: Path, **overrides) -> UnlearningDataModule:
+    settings = dict(
+        dataset=str(dataset),
+        forget_fraction=0.2,
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="plain",
+        mia_attack_size=4000,
+        eval_batch_size=64,
+    )
+    return UnlearningDataModule(**(settings | overrides))
+
+
+def fitted_linear(datamodule: UnlearningDataModule) -> dict[str, torch.Tensor]:
+    """A linear model trained to 100 % on the blobs: the original."""
+    torch.manual_seed(0)
+    network = Linear(3, datamodule.input_shape)
+    x = datamodule.pipeline.eval(datamodule.arrays.x_train)
+    y = datamodule.arrays.y_train
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.05)
+    for _ in range(300):
+        optimizer.zero_grad()
+        F.cross_entropy(network(x)[0], y).backward()
+        optimizer.step()
+    assert (network(x)[0].argmax(1) == y).all()
+    return network.state_dict()
+
+
+def forget_ce(method: UnlearningMethod, datamodule: UnlearningDataModule) -> float:
+    rows = torch.from_numpy(datamodule.split.forget)
+    x = datamodule.pipeline.eval(datamodule.arrays.x_train[rows])
+    with torch.no_grad():
+        return F.cross_entropy(method.evaluation_logits(x), datamodule.arrays.y_train[rows]).item()
+
+
+class Recorder(L.Callback):
+    """Records (epoch, stream batch) of every training batch and whether it changed the network's weights."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.batches, self.stepped = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.batches.append(
+            (trainer.current_epoch, {k: {n: t.clone() for n, t in v.items()} for k, v in batch.items()})
+        )
+        self.weights = [p.detach().clone() for p in pl_module.network.parameters()]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        after = list(pl_module.network.parameters())
+        self.stepped.append(any(not torch.equal(a, b) for a, b in zip(after, self.weights, strict=True)))
+
+
+# ----------------------------------------------------------------------------- defining properties
+@pytest.mark.parametrize("mode", ["neggrad_plus", "ascent"])
+def test_ngrad_raises_the_forget_loss_on_separable_blobs(mode, tmp_path, make_trainer) -> None:
+    # Forgetting one blob: remain descent cannot undo the ascent (with a random forget set it would, the blobs
+    # being the same on both sides).
+    datamodule = datamodule_for(blobs_npz(tmp_path / "blobs.npz"), forget_fraction=None, forget_classes=[0])
+    method = NGrad(
+        Linear,
+        3,
+        datamodule.input_shape,
+        mode=mode,
+        lr=1.0,
+        alpha=0.95,
+        remain_batch_size=16,
+        forget_batch_size=8,
+        clip_norm=5.0,
+    )
+    method.load_original(fitted_linear(datamodule))
+    before = forget_ce(method, datamodule)
+    make_trainer(max_steps=-1, max_epochs=5, limit_val_batches=0).fit(method, datamodule)
+    assert forget_ce(method, datamodule) > 1.5 * before
+
+
+def test_ngrad_divergence_exits_non_zero_and_reports_no_success(tmp_path, tiny_npz, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(
+            tmp_path,
+            tiny_npz,
+            "--model.init_args.mode",
+            "ascent",
+            "--model.init_args.lr",
+            "1e30",
+            "--trainer.max_epochs",
+            "3",
+            config="configs/mnist_ngrad.yaml",
+        )
+    assert exit_info.value.code == 2
+    assert "NGrad diverged at epoch" in capsys.readouterr().err
+    assert not list(tmp_path.glob("**/results.json"))
+
+
+def test_boundary_shrink_targets_are_fgsm_neighbours_never_the_true_label(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = BoundaryShrink(CNN, 3, datamodule.input_shape, epsilon=0.1, lr=1e-5, momentum=0.9, batch_size=4)
+    method.load_original(method.network.state_dict())
+    original = {k: v.clone() for k, v in method.original.state_dict().items()}
+    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0).fit(method, datamodule)
+    rows = torch.from_numpy(datamodule.split.forget)
+    x, y = datamodule.pipeline.eval(datamodule.arrays.x_train[rows]), datamodule.arrays.y_train[rows]
+    # Independent FGSM: gradient of the frozen original's CE w.r.t. the pixels, one signed step, clamp, round.
+    frozen = method.original.network
+    pixels = x.clone().requires_grad_(True)
+    F.cross_entropy(frozen(pixels)[0], y).backward()
+    x_adv = torch.round(torch.clamp(x + 0.1 * pixels.grad.sign(), 0, 1) * 255) / 255
+    logits = frozen(x_adv)[0].detach()
+    attacked = logits.argmax(1)
+    runner_up = logits.clone()
+    runner_up[torch.arange(len(y)), y] = -math.inf
+    expected = torch.where(attacked != y, attacked, runner_up.argmax(1))
+    assert torch.equal(method.targets, expected) and (method.targets != y).all()
+    searched_adv, _ = method.neighbour_search(x, y)
+    assert searched_adv.min() >= 0 and searched_adv.max() <= 1
+    assert (searched_adv - x).abs().max() <= 0.1 + 1 / 510 + 1e-6
+    assert all(torch.equal(v, method.original.state_dict()[k]) for k, v in original.items())
+
+
+def test_boundary_expanding_trains_a_shadow_class_and_returns_the_original_shape(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = BoundaryExpanding(CNN, 3, datamodule.input_shape, lr=1e-3, momentum=0.9, batch_size=4)
+    method.load_original(method.network.state_dict())
+    shapes = {k: v.shape for k, v in method.network.state_dict().items()}
+
+    class Check(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.wide = pl_module.network.fc2[-1].weight.detach().clone()
+            self.bias = pl_module.network.fc2[-1].bias.detach().clone()
+            assert pl_module.network(batch["forget_fixed"]["x"])[0].shape[1] == 4
+
+    check = Check()
+    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[check]).fit(method, datamodule)
+    assert {k: v.shape for k, v in method.network.state_dict().items()} == shapes
+    assert torch.equal(method.network.fc2[-1].weight, check.wide[:3])
+    assert torch.equal(method.network.fc2[-1].bias, check.bias[:3])
+    assert method.network(torch.rand(2, 1, 8, 8))[0].shape == (2, 3)
+
+
+def test_bad_teacher_targets_follow_the_flag_and_teachers_stay_frozen(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = TeacherStudent(
+        CNN,
+        3,
+        datamodule.input_shape,
+        lr=1e-4,
+        weight_decay=0.0,
+        batch_size=8,
+        temperature=2.0,
+        remain_fraction=0.3,
+        kl_reduction="batchmean",
+    )
+    method.load_original(method.network.state_dict())
+    teachers = {k: v.clone() for k, v in (method.original.state_dict() | method.incompetent.state_dict()).items()}
+    x, flag = torch.rand(6, 1, 8, 8), torch.tensor([1, 0, 0, 1, 1, 0])
+    target = method.teacher_target(x, flag)
+    incompetent = F.softmax(method.incompetent.network(x)[0] / 2.0, dim=1)
+    competent = F.softmax(method.original.network(x)[0] / 2.0, dim=1)
+    assert torch.equal(target[flag == 1], incompetent[flag == 1])
+    assert torch.equal(target[flag == 0], competent[flag == 0])
+    recorder = Recorder()
+    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    assert not method.original.training and not method.incompetent.training
+    after = method.original.state_dict() | method.incompetent.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in teachers.items())
+    rows = torch.cat([batch["flagged_mixture"]["x"] for _, batch in recorder.batches])
+    flags = torch.cat([batch["flagged_mixture"]["flag"] for _, batch in recorder.batches])
+    split = datamodule.split
+    assert int(flags.sum()) == len(split.forget) and int((flags == 0).sum()) == math.floor(0.3 * len(split.remain))
+    assert len(torch.unique(rows, dim=0)) == len(rows)  # no sample twice in an epoch
+
+
+def test_scrub_max_steps_only_in_the_first_msteps_epochs_then_min_steps(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = SCRUB(
+        CNN,
+        3,
+        datamodule.input_shape,
+        optimizer="sgd",
+        lr=1e-2,
+        momentum=0.9,
+        weight_decay=5e-4,
+        msteps=2,
+        temperature=4.0,
+        ce_weight=0.99,
+        kl_weight=0.001,
+        decay_epochs=[1, 2],
+        decay_rate=0.1,
+        forget_batch_size=5,
+        remain_batch_size=16,
+    )
+    method.load_original(method.network.state_dict())
+    recorder = Recorder()
+    rates = []
+
+    class Rates(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    make_trainer(max_steps=-1, max_epochs=3, limit_val_batches=0, callbacks=[recorder, Rates()]).fit(method, datamodule)
+    forget_batches, remain_batches = math.ceil(12 / 5), math.ceil(48 / 16)
+    for epoch in range(3):
+        kinds = [
+            ("max" if bool(batch["forget_then_remain"]["is_forget"][0]) else "min", stepped)
+            for (e, batch), stepped in zip(recorder.batches, recorder.stepped, strict=True)
+            if e == epoch
+        ]
+        expected_max = [("max", True)] * forget_batches if epoch < 2 else [("max", False)] * forget_batches
+        assert kinds == expected_max + [("min", True)] * remain_batches
+    assert rates == pytest.approx([1e-2 * learning_rate_factor(e, [1, 2], 0.1) for e in (1, 2, 3)])
+    assert rates == pytest.approx([1e-2, 1e-3, 1e-4])
+
+
+def test_unroll_add_back_is_exact_for_a_loss_linear_in_the_weights(tmp_path, make_trainer) -> None:
+    from camu_lightning.methods import unroll
+
+    class LinearLoss(unroll.UnrollRecorder):
+        def loss(self, logits, labels):  # -mean <W x, onehot(y)>: its gradient does not depend on W
+            return -(logits * F.one_hot(labels, logits.shape[1]).to(logits.dtype)).sum(1).mean()
+
+    datamodule = datamodule_for(blobs_npz(tmp_path / "blobs.npz", per_class=40), forget_fraction=0.2)
+    torch.set_default_dtype(torch.float64)
+    try:
+        start = Linear(3, datamodule.input_shape).double()
+        recorder = LinearLoss(start, lr=0.01, batch_size=8)
+        theta_0 = {k: v.clone() for k, v in start.state_dict().items()}
+        make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, precision="64-true").fit(recorder, datamodule)
+        added = {k: theta_0_v + 0 for k, theta_0_v in theta_0.items()}
+        # The same pass without the forget batches: theta_0 - lr * sum over remain batches of the mean gradient.
+        rows = torch.from_numpy(datamodule.split.remain)
+        x = datamodule.pipeline.eval(datamodule.arrays.x_train[rows]).flatten(1).double()
+        onehot = F.one_hot(datamodule.arrays.y_train[rows], 3).double()
+        added["fc2.weight"] = theta_0["fc2.weight"] + 0.01 * (onehot.T @ x) / 8
+        added["fc2.bias"] = theta_0["fc2.bias"] + 0.01 * onehot.sum(0) / 8
+        for name, value in recorder.network.named_parameters():
+            assert torch.allclose(value + recorder.added_back[name], added[name], atol=1e-10, rtol=0)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_unroll_unlearning_adds_the_recorded_updates_back(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = Unroll(CNN, 3, datamodule.input_shape, lr=0.01, batch_size=8)
+    method.load_original(method.network.state_dict())
+    state = method.create_training_state(
+        datamodule,
+        dict(
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+        ),
+    )
+    method.load_training_state(state)
+    make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    for name, value in method.network.named_parameters():
+        assert torch.allclose(value, state["recorded"][name] + state["added_back"][name])
+    assert method.time_unlearn_s < 1.0
+
+
+def test_retrain_starts_fresh_and_never_sees_a_forget_index(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    torch.manual_seed(7)
+    method = Retrain(CNN, 3, datamodule.input_shape, lr=1e-3, weight_decay=1e-4, batch_size=8)
+    torch.manual_seed(7)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            method.network.state_dict().values(), CNN(3, datamodule.input_shape).state_dict().values(), strict=True
+        )
+    )
+    assert Retrain.starts_from_original is False
+    recorder = Recorder()
+    make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    images = datamodule.pipeline.eval(datamodule.arrays.x_train)
+    for epoch in range(2):
+        seen = torch.cat([batch["remain"]["x"] for e, batch in recorder.batches if e == epoch])
+        matches = [int((images == row).flatten(1).all(1).nonzero()[0]) for row in seen]
+        assert sorted(matches) == sorted(datamodule.split.remain.tolist())
+
+
+def test_finetune_reads_no_forget_sample(tiny_npz, make_trainer) -> None:
+    datamodule = datamodule_for(tiny_npz)
+    method = Finetune(
+        CNN,
+        3,
+        datamodule.input_shape,
+        lr=5e-4,
+        weight_decay=1e-4,
+        batch_size=4,
+        remain_ce_weight=0.9,
+        stream="remain_sample",
+        optimizer="adam",
+    )
+    recorder = Recorder()
+    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    assert {name for _, batch in recorder.batches for name in batch} == {"remain_sample"}
+    assert datamodule.tuples is None and len(method.trainer.optimizers) == 1
+    images = datamodule.pipeline.eval(datamodule.arrays.x_train)
+    seen = torch.cat([batch["remain_sample"]["x"] for _, batch in recorder.batches])
+    matches = {int((images == row).flatten(1).all(1).nonzero()[0]) for row in seen}
+    assert matches <= set(datamodule.split.sample.tolist()) and not matches & set(datamodule.split.forget.tolist())
