@@ -86,6 +86,7 @@ class CamuCLI(LightningCLI):
             help="Folder of cached original models (content-keyed, safe to delete).",
         )
         parser.link_arguments("seed_everything", "data.split_seed")
+        parser.link_arguments("seed_everything", "model.init_args.seed")  # methods seeding their own state (SISA)
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.input_shape", "model.init_args.input_shape", apply_on="instantiate")
         # Only methods that step in pixel space take these (Boundary Shrink); for the others the link is ignored.

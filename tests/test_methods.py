@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -393,3 +394,47 @@ def test_finetune_reads_no_forget_sample(tiny_npz, make_trainer) -> None:
     seen = torch.cat([batch["remain_sample"]["x"] for _, batch in recorder.batches])
     matches = {int((images == row).flatten(1).all(1).nonzero()[0]) for row in seen}
     assert matches <= set(datamodule.split.sample.tolist()) and not matches & set(datamodule.split.forget.tolist())
+
+
+def test_sisa_retrains_exactly_the_affected_stages_of_the_affected_shards(tmp_path, tiny_npz, make_trainer) -> None:
+    from camu_lightning.methods import SISA
+    from camu_lightning.methods.sisa import index_hash, shard_indices, slice_end
+
+    shards = shard_indices(60, 4, seed=0)  # 15 per shard, slices of 5: stages on [0,5), [0,10), [0,15)
+    request = [int(shards[1][12]), int(shards[3][0])]  # shard 1: last slice only; shard 3: first slice
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    datamodule = datamodule_for(tiny_npz, forget_fraction=None, forget_indices=str(tmp_path / "request.json"))
+    method = SISA(
+        CNN,
+        3,
+        datamodule.input_shape,
+        num_shards=4,
+        num_slices=3,
+        epochs=2,
+        lr=1e-3,
+        weight_decay=1e-4,
+        batch_size=8,
+        aggregation="mean_softmax",
+        seed=0,
+    )
+    datamodule.setup("fit")
+    method.load_training_state(method.create_training_state(datamodule, {}))
+    assert sorted(method.trained_stages) == [(s, r) for s in range(4) for r in range(3)]
+    before = {key: {k: v.clone() for k, v in entry["model"].items()} for key, entry in method.checkpoints.items()}
+    make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    assert sorted(method.trained_stages) == [(1, 2), (3, 0), (3, 1), (3, 2)]
+    for key in ("1/0", "1/1", "0/0", "0/1", "0/2", "2/0", "2/1", "2/2"):
+        assert all(torch.equal(v, method.checkpoints[key]["model"][k]) for k, v in before[key].items()), key
+    assert not all(torch.equal(v, method.checkpoints["1/2"]["model"][k]) for k, v in before["1/2"].items())
+    kept = [i for i in shards[1][: slice_end(15, 3, 2)] if i != request[0]]
+    assert method.checkpoints["1/2"]["hash"] == index_hash(np.array(kept))
+    x = torch.rand(5, 1, 8, 8)
+    mean_softmax = torch.stack([F.softmax(shard(x)[0], dim=1) for shard in method.network.shards]).mean(0)
+    assert torch.allclose(method.network(x)[0].exp(), mean_softmax, atol=1e-6)
+
+
+def test_sisa_stage_epochs_follow_the_reference_formula() -> None:
+    from camu_lightning.methods.sisa import stage_epochs
+
+    assert stage_epochs(10, 5) == [3, 3, 4, 3, 3]
+    assert sum(stage_epochs(20, 5)) == 2 * 20 * 5 // 6

@@ -8,6 +8,7 @@ from camu_lightning.methods.finetune import Finetune
 from camu_lightning.methods.ngrad import NGrad
 from camu_lightning.methods.retrain import Retrain
 from camu_lightning.methods.scrub import SCRUB
+from camu_lightning.methods.sisa import SISA
 from camu_lightning.methods.teacher_student import TeacherStudent
 from camu_lightning.methods.unroll import Unroll
 
@@ -20,6 +21,7 @@ __all__ = [
     "NGrad",
     "Retrain",
     "SCRUB",
+    "SISA",
     "TeacherStudent",
     "UnlearningMethod",
     "Unroll",
