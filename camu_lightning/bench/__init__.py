@@ -1,0 +1,1 @@
+"""Benchmarks: `grid` emits `camu fit` runs, `tables` turns their results.json files into tables."""

@@ -1,0 +1,84 @@
+"""Comparison tables from the results.json files of finished runs (the latest run per method, scenario, seed).
+
+    python -m camu_lightning.bench.tables lightning_logs [--dataset mnist] [--format markdown]
+
+Per (dataset, scenario): each method's table metrics (metrics.md section 1-2), unlearning time, the gap to
+Retrain of the same split where known, and the average absolute gap; means and population std over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+RANDOM_COLUMNS = ("acc_remain", "acc_forget", "acc_test", "mia")
+CLASS_COLUMNS = ("acc_test_remain", "acc_test_forget", "mia")
+ORDER = (
+    "Retrain",
+    "CaMU",
+    "Finetune",
+    "NGrad",
+    "BoundaryShrink",
+    "BoundaryExpanding",
+    "TeacherStudent",
+    "SCRUB",
+    "SISA",
+    "Unroll",
+)
+
+
+def latest_results(root: Path) -> list[dict]:
+    """The newest results.json of each (dataset, scenario, method, seed) under root."""
+    newest: dict[tuple, tuple[float, dict]] = {}
+    for path in root.glob("**/results.json"):
+        results = json.loads(path.read_text())
+        scenario = (
+            f"class {results['forget_classes']}" if results["forget_classes"] else f"random {results['num_forget']}"
+        )
+        key = (results["dataset"], scenario, results["method"], results["seed"])
+        if key not in newest or path.stat().st_mtime > newest[key][0]:
+            newest[key] = (path.stat().st_mtime, results | {"scenario": scenario})
+    return [results for _, results in newest.values()]
+
+
+def cell(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    return f"{np.mean(values):.2f}" if len(values) == 1 else f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def tables(results: list[dict], dataset: str | None = None) -> str:
+    """Markdown tables, one per (dataset, scenario)."""
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for run in results:
+        if dataset is None or run["dataset"] == dataset:
+            groups[(run["dataset"], run["scenario"])][run["method"]].append(run)
+    out = []
+    for (name, scenario), methods in sorted(groups.items()):
+        columns = CLASS_COLUMNS if scenario.startswith("class") else RANDOM_COLUMNS
+        header = ["method", *columns, "time_unlearn_s", "time_prepare_s", *[f"gap_{c}" for c in columns], "avg_gap"]
+        out += [f"### {name}, {scenario}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for method in sorted(methods, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
+            runs = methods[method]
+            row = [method, *[cell([r.get(c) for r in runs]) for c in header[1:]]]
+            out.append("| " + " | ".join(row) + " |")
+        seeds = sorted({r["seed"] for runs in methods.values() for r in runs})
+        out += ["", f"seeds: {seeds}; gaps are method − Retrain of the same seed and split (percentage points)", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, nargs="?", default=Path("lightning_logs"))
+    parser.add_argument("--dataset")
+    args = parser.parse_args(argv)
+    print(tables(latest_results(args.root), args.dataset))
+
+
+if __name__ == "__main__":
+    main()

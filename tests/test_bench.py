@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from camu_lightning.bench.grid import commands
+from camu_lightning.bench.tables import latest_results, tables
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_run(folder: Path, method: str, seed: int, **metrics) -> None:
+    folder.mkdir(parents=True)
+    results = {
+        "dataset": "mnist",
+        "forget_classes": [],
+        "num_forget": 6000,
+        "method": method,
+        "seed": seed,
+        "time_unlearn_s": 1.0,
+    } | metrics
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def test_tables_show_mean_and_population_std_over_seeds(tmp_path: Path) -> None:
+    for seed, value in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
+        write_run(
+            tmp_path / f"version_{seed}",
+            "CaMU",
+            seed,
+            acc_remain=value,
+            acc_forget=50.0,
+            acc_test=90.0,
+            mia=50.0,
+            gap_acc_remain=value - 3,
+            avg_gap=abs(value - 3),
+        )
+    text = tables(latest_results(tmp_path))
+    row = next(line for line in text.splitlines() if line.startswith("| CaMU"))
+    assert "| 3.00 ± 1.41 |" in row  # np.std([1..5]) with ddof 0 = 1.4142
+    assert "seeds: [0, 1, 2, 3, 4]" in text
+
+
+def test_the_newest_run_of_a_method_and_seed_wins(tmp_path: Path) -> None:
+    write_run(tmp_path / "version_0", "NGrad", 0, acc_remain=10.0, acc_forget=1, acc_test=1, mia=1)
+    write_run(tmp_path / "version_1", "NGrad", 0, acc_remain=20.0, acc_forget=1, acc_test=1, mia=1)
+    import os
+
+    os.utime(tmp_path / "version_0" / "results.json", (1, 1))
+    (run,) = latest_results(tmp_path)
+    assert run["acc_remain"] == 20.0
+
+
+def test_grid_runs_retrain_first_and_overrides_the_class_scenario() -> None:
+    runs = commands(
+        "mnist", "../shared/data", ["random", "class"], ["camu", "retrain", "ngrad"], 3, 0, REPO / "configs"
+    )
+    configs = [Path(run[3]).name for run in runs]
+    assert configs == [
+        "mnist_retrain.yaml",
+        "mnist_camu.yaml",
+        "mnist_ngrad.yaml",
+        "mnist_retrain.yaml",
+        "mnist_camu_class.yaml",
+        "mnist_ngrad.yaml",
+    ]
+    assert runs[5][-4:] == ["--data.forget_fraction", "null", "--data.forget_classes", "[3]"]
+    assert runs[4][-2:] == ["--data.forget_classes", "[3]"]
+    with pytest.raises(SystemExit, match="no config"):
+        commands("mnist", "x", ["random"], ["camu"], 0, 0, REPO / "nowhere")
