@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from camu_lightning.data.counterfactual import LABEL_RULES, CounterfactualTuples, LabelRule, build_tuples
 from camu_lightning.data.datasets import ImageArrays, load_dataset
-from camu_lightning.data.rows import ImageRows, TensorRows, collate_batch
+from camu_lightning.data.rows import ImageRows, PaddedEvalSampler, TensorRows, collate_batch
 from camu_lightning.data.splits import (
     ATTACK_STREAM,
     MIXTURE_STREAM,
@@ -318,7 +318,23 @@ class UnlearningDataModule(L.LightningDataModule):
         }
 
     def _eval_loaders(self) -> list[DataLoader]:
-        return [self._loader(self.eval_sets[name], self.hparams.eval_batch_size, shuffle=False) for name in EVAL_SETS]
+        trainer = self.trainer
+        loaders = []
+        for name in EVAL_SETS:
+            dataset = self.eval_sets[name]
+            sampler = None
+            if trainer is not None and trainer.world_size > 1:
+                sampler = PaddedEvalSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank)
+            loaders.append(
+                DataLoader(
+                    dataset,
+                    batch_size=self.hparams.eval_batch_size,
+                    sampler=sampler,
+                    collate_fn=collate_batch,
+                    num_workers=self.hparams.num_workers,
+                )
+            )
+        return loaders
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._eval_loaders()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DistributedSampler
 
 
 def collate_batch(batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -47,8 +47,12 @@ class ImageRows(Dataset):
 
     def __getitems__(self, positions: list[int]) -> dict[str, Tensor]:
         position = torch.as_tensor(positions)
+        padding = position >= len(self.rows)  # PaddedEvalSampler's markers: real rows, flagged as repeats
+        position = position % len(self.rows)
         row = self.rows[position]
         batch = {"x": self.transform(self.images[row]), "y": self.labels[row]}
+        if padding.any():
+            batch["is_padding"] = padding
         batch |= {name: column[position] for name, column in self.columns.items()}
         if self.with_position:
             batch["index"] = position
@@ -76,3 +80,20 @@ class TensorRows(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, Tensor]:
         return {name: value[0] for name, value in self.__getitems__([position]).items()}
+
+
+class PaddedEvalSampler(DistributedSampler):
+    """Shards evaluation rows across ranks in order, padding every rank to the same batch count (so collective
+    ops such as DDP's buffer sync stay in step) with repeats that are flagged, not counted.
+
+    A padding position is emitted as `len(dataset) + i`; `ImageRows` maps it back to row i and marks it in
+    `is_padding`, so metrics skip it and each row is counted exactly once across ranks.
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+
+    def __iter__(self):
+        size = len(self.dataset)
+        positions = list(range(size)) + [size + i % size for i in range(self.total_size - size)]
+        return iter(positions[self.rank : self.total_size : self.num_replicas])

@@ -166,15 +166,26 @@ class UnlearningMethod(L.LightningModule):
             self.stage_accuracies[stage].reset()
             self.attack_rows.clear()
             return
-        metrics = self.stage_accuracies[stage].compute(self.trainer.datamodule.class_removal)
+        metrics = self.stage_accuracies[stage].compute(self.trainer.datamodule.class_removal)  # synced across ranks
         self.stage_accuracies[stage].reset()
         metrics["mia"] = self._paper_mia()
-        self.log_dict({f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False)
+        # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
+        self.log_dict(
+            {f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False, rank_zero_only=True
+        )
         self.evaluation[stage] = metrics
 
     def _paper_mia(self) -> float:
-        features, roles, copies = (torch.cat(parts) for parts in zip(*self.attack_rows, strict=True))
+        """The attack, on rank 0 over every rank's rows (NaN on the other ranks)."""
+        rows = [torch.cat(parts) for parts in zip(*self.attack_rows, strict=True)]
         self.attack_rows.clear()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, rows)
+            if not self.trainer.is_global_zero:
+                return float("nan")
+            rows = [torch.cat(parts) for parts in zip(*gathered, strict=True)]
+        features, roles, copies = rows
         rows = {
             role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
             for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)
