@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format tensorboard clean
+.PHONY: help install demo test test-all lint format tensorboard bench-speed clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ format: $(STAMP)  ## ruff format and autofix
 
 tensorboard: $(STAMP)  ## TensorBoard over lightning_logs/
 	$(BIN)/tensorboard --logdir lightning_logs
+
+bench-speed: $(STAMP)  ## CaMU loop / training / evaluation speed on ../shared/data MNIST (a few minutes)
+	$(BIN)/python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class --e2e
 
 clean:  ## remove run outputs and caches (not .venv)
 	rm -rf lightning_logs camu_cache .pytest_cache .ruff_cache

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
-from camu_lightning.models import Frozen, FrozenEmbeddings
+from camu_lightning.models import Frozen, FrozenEmbeddings, full_precision
 
 KL_TERMS = ("remain_kl", "counterfactual_kl")
 CE_TERMS = ("counterfactual_ce", "remain_ce")
@@ -28,7 +28,9 @@ TERMS = (*KL_TERMS, *CE_TERMS)
 def kl_sum(target_embedding: Tensor, embedding: Tensor) -> Tensor:
     """KL(P || Q) summed over rows and features; P = softmax of the frozen target, Q of the trained input."""
     return F.kl_div(
-        F.log_softmax(embedding.float(), dim=1), F.softmax(target_embedding.float(), dim=1), reduction="sum"
+        F.log_softmax(full_precision(embedding), dim=1),
+        F.softmax(full_precision(target_embedding), dim=1),
+        reduction="sum",
     )
 
 
@@ -158,10 +160,10 @@ class CaMU(UnlearningMethod):
         terms = {}
         if "counterfactual_ce" in logits:
             terms["counterfactual_ce"] = F.cross_entropy(
-                logits["counterfactual_ce"].float(), tuples["y_counterfactual"]
+                full_precision(logits["counterfactual_ce"]), tuples["y_counterfactual"]
             )
         if "remain_ce" in logits:
-            terms["remain_ce"] = F.cross_entropy(logits["remain_ce"].float(), remain["y"])
+            terms["remain_ce"] = F.cross_entropy(full_precision(logits["remain_ce"]), remain["y"])
         return terms
 
     def forward_each(self, inputs: list[Tensor]) -> list[tuple[Tensor, Tensor]]:

@@ -1,7 +1,7 @@
 """Networks whose forward returns (logits, embedding)."""
 
 from camu_lightning.models.cnn import CNN
-from camu_lightning.models.frozen import Frozen, FrozenEmbeddings
+from camu_lightning.models.frozen import Frozen, FrozenEmbeddings, full_precision
 from camu_lightning.models.resnet import ResNet18
 
-__all__ = ["CNN", "Frozen", "FrozenEmbeddings", "ResNet18"]
+__all__ = ["CNN", "Frozen", "FrozenEmbeddings", "full_precision", "ResNet18"]

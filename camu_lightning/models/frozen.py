@@ -8,6 +8,11 @@ import torch
 from torch import Tensor, nn
 
 
+def full_precision(tensor: Tensor) -> Tensor:
+    """float32 for half-precision outputs under mixed precision; float64 stays float64 (exactness checks)."""
+    return tensor if tensor.dtype == torch.float64 else tensor.float()
+
+
 class Frozen(nn.Module):
     """A copy that never trains: eval mode whatever `train()` is called with, no gradients, in no optimizer.
 
@@ -46,11 +51,11 @@ class FrozenEmbeddings:
 
     def __call__(self, name: str, inputs: Tensor, index: Tensor | None) -> Tensor:
         if index is None:
-            return self.frozen(inputs)[1].float()
+            return full_precision(self.frozen(inputs)[1])
         values, known = self.values.get(name), self.known.get(name)
         if values is not None and int(index.max()) < len(known) and bool(known[index].all()):
             return values[index]
-        embedding = self.frozen(inputs)[1].float()
+        embedding = full_precision(self.frozen(inputs)[1])
         size = int(index.max()) + 1
         if values is None or size > len(values):
             grown = embedding.new_zeros(

@@ -1,0 +1,405 @@
+"""Speed benchmark: the CaMU loop, original/Retrain training, evaluation and split construction, in one process.
+
+    python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class [--epochs 2] [--e2e]
+
+The CaMU loop runs three ways on the same tuples, seed and epochs:
+(a) naive: plain PyTorch with per-sample Datasets and DataLoader(batch 32, shuffle) over the tuples and over
+    S, six forwards and two backwards per batch in camu.md section 4's order;
+(b) suite: the CaMU LightningModule through the real Trainer (what `camu fit` runs), timed as camu.md section 8
+    times it (tuple construction + the loop);
+(c) limit: plain PyTorch on in-memory tensors with every exact shortcut of camu.md section 11.
+Before timing, (b) runs one epoch recording its batch order and (a) replays that order: both must reach the same
+weights. Peak RSS is the process's high-water mark after each row (it only grows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+from torch.utils.data import DataLoader, Dataset
+
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import CaMU
+from camu_lightning.methods.camu import kl_sum
+from camu_lightning.models import CNN
+from camu_lightning.original import Classifier
+
+SETTINGS = dict(
+    kl_lr=4e-4,
+    ce_lr=5e-4,
+    weight_decay=1e-4,
+    batch_size=32,
+    remain_kl_weight=0.5,
+    counterfactual_kl_weight=0.5,
+    counterfactual_ce_weight=0.01,
+    remain_ce_weight=0.9,
+    terms=["remain_kl", "counterfactual_kl", "counterfactual_ce", "remain_ce"],
+)
+console = Console()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def quiet_trainer(**settings) -> L.Trainer:
+    return L.Trainer(
+        **(
+            {
+                "accelerator": "cpu",
+                "devices": 1,
+                "logger": False,
+                "enable_checkpointing": False,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+                "num_sanity_val_steps": 0,
+                "limit_val_batches": 0,
+            }
+            | settings
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- (a) the naive loop
+class PerSampleTuples(Dataset):
+    def __init__(self, tuples, dtype: torch.dtype = torch.float32) -> None:
+        self.tuples, self.dtype = tuples, dtype
+
+    def __len__(self) -> int:
+        return len(self.tuples)
+
+    def __getitem__(self, i: int):
+        tuples = self.tuples
+        return tuples.x_forget[i].to(self.dtype), tuples.x_counterfactual[i].to(self.dtype), tuples.y_counterfactual[i]
+
+
+class PerSampleImages(Dataset):
+    """One decoded, scaled image per __getitem__, as a torchvision-style dataset would give."""
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, dtype: torch.dtype = torch.float32
+    ) -> None:
+        self.images, self.labels, self.rows, self.dtype = images, labels, rows, dtype
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        row = int(self.rows[i])
+        return (self.images[row].float() / 255).to(self.dtype), self.labels[row]
+
+
+class ReplaySampler(torch.utils.data.Sampler):
+    def __init__(self, order: list[int]) -> None:
+        self.order = order
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def naive_camu(model, original, tuples, sample_set, epochs, orders=None, dtype=torch.float32) -> None:
+    """Six forwards, two backwards per batch; `orders` replays recorded (tuple, sample) orders per epoch."""
+    kl_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["kl_lr"], weight_decay=SETTINGS["weight_decay"])
+    ce_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["ce_lr"], weight_decay=SETTINGS["weight_decay"])
+    model.train()
+    for epoch in range(epochs):
+        tuple_kwargs = {"sampler": ReplaySampler(orders[epoch][0])} if orders else {"shuffle": True}
+        sample_kwargs = {"sampler": ReplaySampler(orders[epoch][1])} if orders else {"shuffle": True}
+        tuple_loader = DataLoader(PerSampleTuples(tuples, dtype), batch_size=32, **tuple_kwargs)
+        sample_loader = DataLoader(sample_set, batch_size=32, **sample_kwargs)
+        for (x_f, x_cf, y_cf), (x_r, y_r) in zip(tuple_loader, sample_loader, strict=True):
+            with torch.no_grad():
+                e0_r = original(x_r)[1]
+            e_r = model(x_r)[1]
+            with torch.no_grad():
+                e0_cf = original(x_cf)[1]
+            e_f = model(x_f)[1]
+            loss = 0.5 * kl_sum(e0_r, e_r) + 0.5 * kl_sum(e0_cf, e_f)
+            kl_optimizer.zero_grad()
+            loss.backward()
+            kl_optimizer.step()
+            z_f = model(x_f)[0]
+            z_r = model(x_r)[0]
+            loss = 0.9 * F.cross_entropy(z_r, y_r) + 0.01 * F.cross_entropy(z_f, y_cf)
+            ce_optimizer.zero_grad()
+            loss.backward()
+            ce_optimizer.step()
+
+
+# ----------------------------------------------------------------------------- (c) the limit loop
+def limit_camu(model, original, tuples, x_sample, y_sample, epochs) -> None:
+    """In-memory tensors, frozen outputs precomputed in one batched pass, one forward per step (no batch norm)."""
+    kl_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["kl_lr"], weight_decay=SETTINGS["weight_decay"])
+    ce_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["ce_lr"], weight_decay=SETTINGS["weight_decay"])
+    with torch.no_grad():
+        e0_cf = torch.cat([original(chunk)[1] for chunk in tuples.x_counterfactual.split(1024)])
+        e0_r = torch.cat([original(chunk)[1] for chunk in x_sample.split(1024)])
+    model.train()
+    for _ in range(epochs):
+        for t, s in zip(torch.randperm(len(tuples)).split(32), torch.randperm(len(x_sample)).split(32), strict=True):
+            x_r, x_f = x_sample[s], tuples.x_forget[t]
+            embedding = model(torch.cat([x_r, x_f]))[1]
+            loss = 0.5 * kl_sum(e0_r[s], embedding[: len(s)]) + 0.5 * kl_sum(e0_cf[t], embedding[len(s) :])
+            kl_optimizer.zero_grad()
+            loss.backward()
+            kl_optimizer.step()
+            logits = model(torch.cat([x_f, x_r]))[0]
+            loss = 0.9 * F.cross_entropy(logits[len(t) :], y_sample[s]) + 0.01 * F.cross_entropy(
+                logits[: len(t)], tuples.y_counterfactual[t]
+            )
+            ce_optimizer.zero_grad()
+            loss.backward()
+            ce_optimizer.step()
+
+
+# ----------------------------------------------------------------------------- the suite
+class OrderRecorder(L.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.orders = getattr(self, "orders", []) + [([], [])]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.orders[-1][0].extend(batch["counterfactual"]["index"].tolist())
+        self.orders[-1][1].extend(batch["remain_sample"]["index"].tolist())
+
+
+def suite_camu(datamodule, state, epochs, callbacks=(), precision="32-true") -> CaMU:
+    torch.manual_seed(0)
+    datamodule.tuples = None  # rebuilt inside the timer, as in a real run
+    method = CaMU(CNN, 10, datamodule.input_shape, **SETTINGS)
+    method.load_original(state)
+    quiet_trainer(max_epochs=epochs, callbacks=list(callbacks), precision=precision).fit(method, datamodule)
+    return method
+
+
+def datamodule_for(root: str, scenario: str) -> UnlearningDataModule:
+    selection = {"forget_fraction": 0.1} if scenario == "random" else {"forget_classes": [0]}
+    return UnlearningDataModule(
+        dataset="mnist",
+        root=root,
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="plain",
+        mia_attack_size=4000,
+        **selection,
+    )
+
+
+def camu_rows(datamodule, state, epochs) -> tuple[list[dict[str, Any]], float]:
+    """Rows (a), (b), (c) of the CaMU loop, and the max weight difference of (a) vs (b) after one epoch."""
+    tuples = datamodule.build_tuples()
+    x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
+    sample = torch.from_numpy(datamodule.split.sample)
+    # The equivalence check runs in float64, where reordered sums (the shortcuts) differ by ~1e-16 and Adam
+    # cannot amplify rounding into visible weight differences as it does in float32.
+    recorder = OrderRecorder()
+    suite = suite_camu(datamodule, state, 1, [recorder], precision="64-true")
+    original = CNN(10, datamodule.input_shape)
+    original.load_state_dict(state)
+    original.double()
+    replay = copy.deepcopy(original)
+    per_sample = PerSampleImages(x_train, y_train, sample, torch.float64)
+    naive_camu(replay, original.eval(), tuples, per_sample, 1, recorder.orders, torch.float64)
+    original.float()
+    difference = max(
+        float((a - b).abs().max()) for a, b in zip(replay.parameters(), suite.network.parameters(), strict=True)
+    )
+    rows = []
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    datamodule.tuples = None
+    tuples = datamodule.build_tuples()
+    naive_camu(copy.deepcopy(original), original, tuples, PerSampleImages(x_train, y_train, sample), epochs)
+    rows.append(("(a) naive loop", time.perf_counter() - started))
+    rows.append(("(b) suite (Trainer)", suite_camu(datamodule, state, epochs).time_unlearn_s))
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    datamodule.tuples = None
+    tuples = datamodule.build_tuples()
+    limit_camu(copy.deepcopy(original), original, tuples, x_train[sample].float() / 255, y_train[sample], epochs)
+    rows.append(("(c) limit loop", time.perf_counter() - started))
+    count = len(tuples) * epochs
+    return [
+        {"row": name, "seconds": seconds, "per_s": count / seconds, "peak_rss_mb": peak_rss_mb()}
+        for name, seconds in rows
+    ], difference
+
+
+class EpochClock(L.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds = time.perf_counter() - self.started
+
+
+def training_rows(datamodule, batches: int) -> list[dict[str, Any]]:
+    """Original/Retrain training at batch 32: suite vs per-sample DataLoader vs in-memory batches."""
+    x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
+    clock = EpochClock()
+    torch.manual_seed(0)
+    classifier = Classifier(CNN(10, datamodule.input_shape), lr=1e-3, weight_decay=1e-4, batch_size=32)
+    quiet_trainer(max_epochs=1, limit_train_batches=batches, callbacks=[clock]).fit(classifier, datamodule)
+    rows = [("suite (Trainer)", clock.seconds)]
+
+    def loop(batches_of):
+        network = CNN(10, datamodule.input_shape)
+        optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
+        started = time.perf_counter()
+        for step, (x, y) in enumerate(batches_of):
+            if step == batches:
+                break
+            loss = F.cross_entropy(network(x)[0], y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return time.perf_counter() - started
+
+    every = torch.arange(len(y_train))
+    rows.append(
+        (
+            "naive per-sample loop",
+            loop(DataLoader(PerSampleImages(x_train, y_train, every), batch_size=32, shuffle=True)),
+        )
+    )
+    rows.append(
+        ("in-memory loop", loop((x_train[b].float() / 255, y_train[b]) for b in torch.randperm(len(every)).split(32)))
+    )
+    return [
+        {"row": name, "seconds": seconds, "per_s": batches * 32 / seconds, "peak_rss_mb": peak_rss_mb()}
+        for name, seconds in rows
+    ]
+
+
+def evaluation_row(datamodule, state) -> dict[str, Any]:
+    method = CaMU(CNN, 10, datamodule.input_shape, **SETTINGS)
+    method.load_original(state)
+    started = time.perf_counter()
+    quiet_trainer().test(method, datamodule, verbose=False)
+    seconds = time.perf_counter() - started
+    rows = len(datamodule.split.remain) + len(datamodule.split.forget) + len(datamodule.arrays.y_test)
+    return {
+        "row": "evaluation: 5 accuracies + paper MIA",
+        "seconds": seconds,
+        "per_s": rows / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def split_row(root: str, scenario: str) -> dict[str, Any]:
+    datamodule = datamodule_for(root, scenario)
+    datamodule.arrays  # noqa: B018 -- loading is not part of the split
+    started = time.perf_counter()
+    datamodule.split  # noqa: B018
+    datamodule.build_tuples()
+    seconds = time.perf_counter() - started
+    return {
+        "row": f"split + tuples ({scenario})",
+        "seconds": seconds,
+        "per_s": len(datamodule.tuples) / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def end_to_end_row(root: str, scenario: str) -> dict[str, Any]:
+    """`camu fit` as a user runs it (original cached), process start to results.json, with its peak RSS."""
+    config = "configs/mnist_camu.yaml" if scenario == "random" else "configs/mnist_camu_class.yaml"
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("camu")),
+            "fit",
+            "--config",
+            config,
+            "--data.root",
+            root,
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.callbacks",
+            "[]",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "row": f"camu fit end to end ({scenario})",
+        "seconds": seconds,
+        "per_s": None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def show(title: str, rows: list[dict[str, Any]], unit: str) -> None:
+    table = Table(title=title)
+    for column in ("row", "seconds", unit, "peak RSS (MB)"):
+        table.add_column(column, justify="left" if column == "row" else "right")
+    for row in rows:
+        rate = "" if row["per_s"] is None else f"{row['per_s']:.0f}"
+        table.add_row(row["row"], f"{row['seconds']:.2f}", rate, f"{row['peak_rss_mb']:.0f}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="../shared/data", help="folder holding mnist.npz")
+    parser.add_argument("--scenarios", nargs="+", default=["random", "class"], choices=("random", "class"))
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each CaMU loop")
+    parser.add_argument("--train_batches", type=int, default=300, help="batches of each training-speed row")
+    parser.add_argument("--e2e", action="store_true", help="also time `camu fit` end to end (original cached)")
+    parser.add_argument("--output", type=Path, default=Path("lightning_logs/speed.json"))
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    report: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "epochs": args.epochs}
+    state = CNN(10, (1, 28, 28)).state_dict()  # speed does not depend on the weights
+    for scenario in args.scenarios:
+        datamodule = datamodule_for(args.root, scenario)
+        report[f"split_{scenario}"] = split_row(args.root, scenario)
+        rows, difference = camu_rows(datamodule, state, args.epochs)
+        show(f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s): tuples/s", rows, "tuples/s")
+        suite, naive, limit = (row["per_s"] for row in rows)
+        console.print(
+            f"(b)/(a) = {suite / naive:.2f}   (b)/(c) = {suite / limit:.2f}   "
+            f"max |weights (a) - (b)| after one replayed epoch = {difference:.2e}"
+        )
+        report[f"camu_{scenario}"] = {
+            "rows": rows,
+            "suite_over_naive": suite / naive,
+            "suite_over_limit": suite / limit,
+            "max_weight_difference": difference,
+        }
+    datamodule = datamodule_for(args.root, args.scenarios[0])
+    rows = training_rows(datamodule, args.train_batches)
+    show(f"original/Retrain training, {args.train_batches} batches of 32: samples/s", rows, "samples/s")
+    report["training"] = {"rows": rows, "suite_over_in_memory": rows[0]["per_s"] / rows[2]["per_s"]}
+    console.print(f"suite / in-memory = {rows[0]['per_s'] / rows[2]['per_s']:.2f}")
+    extra = [evaluation_row(datamodule, state), *(report[f"split_{s}"] for s in args.scenarios)]
+    if args.e2e:
+        extra += [end_to_end_row(args.root, scenario) for scenario in args.scenarios]
+    show("evaluation, split construction, end to end", extra, "rows/s")
+    report["other"] = extra
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.output.with_suffix(".tmp")
+    temporary.write_text(json.dumps(report, indent=2))
+    temporary.replace(args.output)
+    console.print(f"written: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
