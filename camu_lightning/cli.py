@@ -22,50 +22,16 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from rich.console import Console
 from rich.logging import RichHandler
-from torch import nn
 
 from camu_lightning import __version__
-from camu_lightning.cache import CacheError, CheckpointCache, cache_key, load_state_dict, write_json
+from camu_lightning.cache import CacheError, CheckpointCache, cache_key, write_json
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import DivergenceError, Retrain, UnlearningMethod
-from camu_lightning.original import Classifier, OriginalRecipe
+from camu_lightning.original import Classifier, OriginalRecipe, fit_state_dict, read_user_checkpoint
 from camu_lightning.report import gaps_to_retrain, plain, results_table
 
 log = logging.getLogger("camu_lightning")
 console = Console(stderr=True)
-
-
-def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
-    """The state_dict if its keys and shapes are the network's, else a one-line error saying how they differ."""
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{what} does not match the network ({type(network).__name__}): "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    for key, value in expected.items():
-        if tuple(state_dict[key].shape) != tuple(value.shape):
-            raise ValueError(
-                f"{what} does not match the network ({type(network).__name__}): {key} has shape "
-                f"{tuple(state_dict[key].shape)}, the network {tuple(value.shape)} "
-                "(another architecture or class count?)"
-            )
-    return state_dict
-
-
-def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
-    """A plain state_dict, or a Lightning checkpoint of a module holding the network as `network`."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"original.checkpoint {path} does not exist")
-    loaded = load_state_dict(Path(path), "original.checkpoint")
-    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"original.checkpoint {path} holds no state_dict")
-    if any(key.startswith("network.") for key in state_dict):
-        state_dict = {key[len("network.") :]: value for key, value in state_dict.items() if key.startswith("network.")}
-    return state_dict
 
 
 class CamuCLI(LightningCLI):

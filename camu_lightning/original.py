@@ -7,11 +7,14 @@ fresh init; the CNN trains 10 epochs at lr 1e-3, ResNet-18 20 epochs at lr 5e-5.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from camu_lightning.cache import load_state_dict
 
 
 @dataclass
@@ -69,3 +72,36 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
+    """The state_dict if its keys and shapes are the network's, else a one-line error saying how they differ."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{what} does not match the network ({type(network).__name__}): "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, value in expected.items():
+        if tuple(state_dict[key].shape) != tuple(value.shape):
+            raise ValueError(
+                f"{what} does not match the network ({type(network).__name__}): {key} has shape "
+                f"{tuple(state_dict[key].shape)}, the network {tuple(value.shape)} "
+                "(another architecture or class count?)"
+            )
+    return state_dict
+
+
+def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
+    """A plain state_dict, or a Lightning checkpoint of a module holding the network as `network`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"original.checkpoint {path} does not exist")
+    loaded = load_state_dict(Path(path), "original.checkpoint")
+    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"original.checkpoint {path} holds no state_dict")
+    if any(key.startswith("network.") for key in state_dict):
+        state_dict = {key[len("network.") :]: value for key, value in state_dict.items() if key.startswith("network.")}
+    return state_dict

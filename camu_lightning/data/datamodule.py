@@ -21,26 +21,21 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from camu_lightning.data.attack_sets import attack_roles
 from camu_lightning.data.counterfactual import LABEL_RULES, CounterfactualTuples, LabelRule, build_tuples
 from camu_lightning.data.datasets import ImageArrays, load_dataset
-from camu_lightning.data.rows import ImageRows, PaddedEvalSampler, TensorRows, collate_batch
+from camu_lightning.data.rows import ImageRows, PaddedEvalSampler, collate_batch
 from camu_lightning.data.splits import (
-    ATTACK_STREAM,
-    MIXTURE_STREAM,
     ForgetSplit,
     class_forget,
     make_split,
     random_forget,
     read_forget_indices,
-    seeded_rng,
 )
-from camu_lightning.data.streams import STREAM_NAMES, PartsBatchSampler, Stream
+from camu_lightning.data.streams import PartsBatchSampler, Stream, stream_dataset
 from camu_lightning.data.transforms import PIPELINES, InputPipeline, Pipeline
 
 EVAL_SETS = ("remain", "forget", "test")
-
-# Row roles of the paper MIA (metrics.md section 2); rows with role NONE take no part in the attack.
-NONE, TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER = range(5)
 
 
 class UnlearningDataModule(L.LightningDataModule):
@@ -205,43 +200,8 @@ class UnlearningDataModule(L.LightningDataModule):
 
     def stream(self, name: str, request: Stream) -> torch.utils.data.Dataset:
         """The dataset behind a named training stream (see streams.py)."""
-        arrays, split, train = self.arrays, self.split, self.pipeline.train
-        forget, remain = torch.from_numpy(split.forget), torch.from_numpy(split.remain)
-        if name == "train":
-            return ImageRows(arrays.x_train, arrays.y_train, torch.arange(len(arrays.y_train)), train)
-        if name == "remain":
-            return ImageRows(arrays.x_train, arrays.y_train, remain, train)
-        if name == "forget":
-            return ImageRows(arrays.x_train, arrays.y_train, forget, train)
-        if name == "forget_fixed":
-            return ImageRows(arrays.x_train, arrays.y_train, forget, self.pipeline.eval, with_position=True)
-        if name == "remain_sample":
-            # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
-            sample = torch.from_numpy(split.sample)
-            return ImageRows(arrays.x_train, arrays.y_train, sample, train, with_position=not self.pipeline.augments)
-        if name == "counterfactual":
-            tuples = self.build_tuples()
-            columns = {
-                "x_forget": tuples.x_forget,
-                "y_forget": tuples.y_forget,
-                "x_counterfactual": tuples.x_counterfactual,
-                "y_counterfactual": tuples.y_counterfactual,
-            }
-            return TensorRows(columns)
-        if name == "flagged_mixture":
-            count = int(np.floor(request.remain_fraction * len(split.remain)))
-            drawn = seeded_rng(self.hparams.split_seed, MIXTURE_STREAM).choice(split.remain, count, replace=False)
-            rows = torch.cat([forget, torch.from_numpy(np.sort(drawn))])
-            flag = torch.cat([torch.ones(len(forget)), torch.zeros(count)])
-            return ImageRows(arrays.x_train, arrays.y_train, rows, train, {"flag": flag})
-        if name == "forget_then_remain":
-            is_forget = torch.cat(
-                [torch.ones(len(forget), dtype=torch.bool), torch.zeros(len(remain), dtype=torch.bool)]
-            )
-            return ImageRows(
-                arrays.x_train, arrays.y_train, torch.cat([forget, remain]), train, {"is_forget": is_forget}
-            )
-        raise ValueError(f"unknown training stream '{name}'; choose from: {', '.join(STREAM_NAMES)}")
+        tuples = self.build_tuples if name == "counterfactual" else None
+        return stream_dataset(name, request, self.arrays, self.split, self.pipeline, self.hparams.split_seed, tuples)
 
     def train_dataloader(self) -> dict[str, DataLoader]:
         """One loader per stream the method names; Lightning zips them (the shorter ones cycle, reshuffled), so a
@@ -266,7 +226,8 @@ class UnlearningDataModule(L.LightningDataModule):
     @cached_property
     def eval_sets(self) -> dict[str, ImageRows]:
         arrays, split = self.arrays, self.split
-        roles = self._attack_roles()
+        hp = self.hparams
+        roles = attack_roles(split, len(arrays.y_test), hp.mia_attack_size, hp.forget_repeat, hp.split_seed)
         test_columns = {"mia_role": roles["test"][0], "mia_weight": roles["test"][1]}
         if split.forget_classes:  # its presence marks class removal to the evaluation
             test_columns["in_forget_classes"] = torch.isin(arrays.y_test, torch.tensor(split.forget_classes))
@@ -287,34 +248,6 @@ class UnlearningDataModule(L.LightningDataModule):
                 {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]},
             ),
             "test": ImageRows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns),
-        }
-
-    def _attack_roles(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """Per-row (role, copies) of the paper MIA for each evaluation set (metrics.md section 2).
-
-        Attack training: members are the first n_att samples of S after a seeded shuffle (found in D_r, which
-        holds S), non-members T[0:n_att]. Attack evaluation: members D_f^rep (each D_f row counted
-        forget_repeat times), non-members T[n_att : n_att + n_ne].
-        """
-        split, num_test = self.split, len(self.arrays.y_test)
-        repeated_forget = self.hparams.forget_repeat * len(split.forget)
-        attack_size = min(self.hparams.mia_attack_size, len(split.sample), num_test // 2)
-        eval_nonmembers = min(repeated_forget, num_test - attack_size)
-        members = seeded_rng(self.hparams.split_seed, ATTACK_STREAM).permutation(split.sample)[:attack_size]
-        remain_copies = np.bincount(np.searchsorted(split.remain, members), minlength=len(split.remain))
-        remain_role = np.where(remain_copies > 0, TRAIN_MEMBER, NONE)
-        test_position = np.arange(num_test)
-        test_role = np.select(
-            [test_position < attack_size, test_position < attack_size + eval_nonmembers],
-            [TRAIN_NONMEMBER, EVAL_NONMEMBER],
-            NONE,
-        )
-        forget_role = np.full(len(split.forget), EVAL_MEMBER)
-        forget_copies = np.full(len(split.forget), self.hparams.forget_repeat)
-        return {
-            "remain": _role_columns(remain_role, remain_copies),
-            "forget": _role_columns(forget_role, forget_copies),
-            "test": _role_columns(test_role, np.ones(num_test, dtype=np.int64)),
         }
 
     def _eval_loaders(self) -> list[DataLoader]:
@@ -363,7 +296,3 @@ class UnlearningDataModule(L.LightningDataModule):
             "num_sample": len(split.sample),
             "forget_classes": list(split.forget_classes),
         }
-
-
-def _role_columns(role: np.ndarray, copies: np.ndarray) -> tuple[Tensor, Tensor]:
-    return torch.from_numpy(role.astype(np.int8)), torch.from_numpy(copies.astype(np.int64))

@@ -14,12 +14,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
+
+from camu_lightning.data.counterfactual import CounterfactualTuples
+from camu_lightning.data.datasets import ImageArrays
+from camu_lightning.data.rows import ImageRows, TensorRows
+from camu_lightning.data.splits import MIXTURE_STREAM, ForgetSplit, seeded_rng
+from camu_lightning.data.transforms import InputPipeline
 
 STREAM_NAMES = (
     "train",
@@ -74,3 +80,51 @@ class PartsBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return sum(-(-size // batch) for size, batch in zip(self.sizes, self.batch_sizes, strict=True))
+
+
+def stream_dataset(
+    name: str,
+    request: Stream,
+    arrays: ImageArrays,
+    split: ForgetSplit,
+    pipeline: InputPipeline,
+    seed: int,
+    tuples: Callable[[], CounterfactualTuples] | None = None,
+) -> Dataset:
+    """The dataset behind a named stream; `tuples` builds the CaMU tuples for the `counterfactual` stream."""
+    train = pipeline.train
+    forget, remain = torch.from_numpy(split.forget), torch.from_numpy(split.remain)
+
+    def rows(indices: torch.Tensor, transform=train, **kwargs) -> ImageRows:
+        return ImageRows(arrays.x_train, arrays.y_train, indices, transform, **kwargs)
+
+    if name == "train":
+        return rows(torch.arange(len(arrays.y_train)))
+    if name == "remain":
+        return rows(remain)
+    if name == "forget":
+        return rows(forget)
+    if name == "forget_fixed":
+        return rows(forget, pipeline.eval, with_position=True)
+    if name == "remain_sample":
+        # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
+        return rows(torch.from_numpy(split.sample), with_position=not pipeline.augments)
+    if name == "counterfactual":
+        built = tuples()
+        return TensorRows(
+            {
+                "x_forget": built.x_forget,
+                "y_forget": built.y_forget,
+                "x_counterfactual": built.x_counterfactual,
+                "y_counterfactual": built.y_counterfactual,
+            }
+        )
+    if name == "flagged_mixture":
+        count = int(np.floor(request.remain_fraction * len(split.remain)))
+        drawn = seeded_rng(seed, MIXTURE_STREAM).choice(split.remain, count, replace=False)
+        flag = torch.cat([torch.ones(len(forget)), torch.zeros(count)])
+        return rows(torch.cat([forget, torch.from_numpy(np.sort(drawn))]), columns={"flag": flag})
+    if name == "forget_then_remain":
+        is_forget = torch.cat([torch.ones(len(forget), dtype=torch.bool), torch.zeros(len(remain), dtype=torch.bool)])
+        return rows(torch.cat([forget, remain]), columns={"is_forget": is_forget})
+    raise ValueError(f"unknown training stream '{name}'; choose from: {', '.join(STREAM_NAMES)}")

@@ -15,7 +15,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from camu_lightning.data.datamodule import EVAL_MEMBER, EVAL_NONMEMBER, EVAL_SETS, TRAIN_MEMBER, TRAIN_NONMEMBER
+from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
+from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
 
 
