@@ -183,3 +183,22 @@ def test_resnet_with_augmented_remain_stream_trains_and_keeps_the_frozen_batch_n
     assert torch.equal(method.original.network.backbone.bn1.running_mean, running_mean)
     assert not torch.equal(method.network.fc2.weight, before)
     assert "remain" not in method.frozen_embeddings.values  # re-augmented each epoch, so never cached
+
+
+def test_unlearning_time_counts_every_epoch_and_no_validation(tiny_datamodule, make_trainer) -> None:
+    import time
+
+    class Slow(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            time.sleep(0.02)
+
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            time.sleep(0.2)
+
+    method = make_camu()
+    started = time.perf_counter()
+    make_trainer(max_steps=-1, max_epochs=3, callbacks=[Slow()]).fit(method, tiny_datamodule)
+    wall = time.perf_counter() - started
+    batches, validation_batches = 3 * math.ceil(12 / 8), 3 * (math.ceil(48 / 16) + 1 + math.ceil(30 / 16))
+    assert method.time_unlearn_s >= batches * 0.02  # every epoch's batches are inside the clock
+    assert method.time_unlearn_s <= wall - validation_batches * 0.2  # no validation batch is

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 import torch
 from torch import Tensor, nn
 
@@ -124,7 +125,8 @@ class UnlearningMethod(L.LightningModule):
         self.timer.pause()
 
     def on_validation_end(self) -> None:
-        if self.trainer.training:
+        # Inside fit the trainer's stage is "validating" here, so ask which entry point runs, not the stage.
+        if self.trainer.state.fn == TrainerFn.FITTING:
             self.timer.resume()
 
     def on_train_end(self) -> None:
