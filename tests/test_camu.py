@@ -202,3 +202,14 @@ def test_unlearning_time_counts_every_epoch_and_no_validation(tiny_datamodule, m
     batches, validation_batches = 3 * math.ceil(12 / 8), 3 * (math.ceil(48 / 16) + 1 + math.ceil(30 / 16))
     assert method.time_unlearn_s >= batches * 0.02  # every epoch's batches are inside the clock
     assert method.time_unlearn_s <= wall - validation_batches * 0.2  # no validation batch is
+
+
+def test_a_saved_checkpoint_reloads_into_the_same_method(tiny_datamodule, make_trainer, tmp_path) -> None:
+    method = make_camu()
+    trainer = make_trainer(max_steps=2, limit_val_batches=0)
+    trainer.fit(method, tiny_datamodule)
+    trainer.save_checkpoint(tmp_path / "camu.ckpt")
+    reloaded = CaMU.load_from_checkpoint(tmp_path / "camu.ckpt", network=CNN, weights_only=True)
+    assert reloaded.hparams.terms == ALL_TERMS and reloaded.hparams.kl_lr == 4e-4
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, reloaded.state_dict()[key]), key
