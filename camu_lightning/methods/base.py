@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.trainer.states import TrainerFn
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
