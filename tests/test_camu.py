@@ -213,3 +213,13 @@ def test_a_saved_checkpoint_reloads_into_the_same_method(tiny_datamodule, make_t
     assert reloaded.hparams.terms == ALL_TERMS and reloaded.hparams.kl_lr == 4e-4
     for key, value in method.state_dict().items():
         assert torch.equal(value, reloaded.state_dict()[key]), key
+
+
+def test_validation_does_not_change_the_training_run(tiny_datamodule, make_trainer) -> None:
+    weights = []
+    for validation in ({"limit_val_batches": 0}, {"check_val_every_n_epoch": 1}):
+        torch.manual_seed(3)
+        method = make_camu()
+        make_trainer(max_steps=-1, max_epochs=3, **validation).fit(method, tiny_datamodule)
+        weights.append([p.detach().clone() for p in method.network.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
