@@ -258,6 +258,8 @@ class UnlearningDataModule(L.LightningDataModule):
             sampler = None
             if trainer is not None and trainer.world_size > 1:
                 sampler = PaddedEvalSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank)
+            # An own generator: a DataLoader iterator draws a seed from it, which must not come from the training
+            # RNG, or a run's batches would depend on how often it validates.
             loaders.append(
                 DataLoader(
                     dataset,
@@ -265,6 +267,7 @@ class UnlearningDataModule(L.LightningDataModule):
                     sampler=sampler,
                     collate_fn=collate_batch,
                     num_workers=self.hparams.num_workers,
+                    generator=torch.Generator(),
                 )
             )
         return loaders

@@ -123,15 +123,8 @@ class UnlearningMethod(L.LightningModule):
 
     def on_validation_start(self) -> None:
         self.timer.pause()
-        # Evaluation must not shift the training RNG (DataLoader iterators draw a seed from it), so a run's
-        # batches do not depend on how often it validates.
-        self.rng_state = torch.random.get_rng_state()
-        self.cuda_rng_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
 
     def on_validation_end(self) -> None:
-        torch.random.set_rng_state(self.rng_state)
-        if self.cuda_rng_state:
-            torch.cuda.set_rng_state_all(self.cuda_rng_state)
         # Inside fit the trainer's stage is "validating" here, so ask which entry point runs, not the stage.
         if self.trainer.state.fn == TrainerFn.FITTING:
             self.timer.resume()
