@@ -41,12 +41,6 @@ class InputPipeline:
             return images
         return (images - self.mean.to(images.device)) / self.std.to(images.device)
 
-    def denormalize(self, inputs: Tensor) -> Tensor:
-        """Model inputs back to [0, 1] pixels (the inverse of `normalize`)."""
-        if self.mean is None:
-            return inputs
-        return inputs * self.std.to(inputs.device) + self.mean.to(inputs.device)
-
     def eval(self, images: Tensor) -> Tensor:
         """The deterministic view used for every metric and for fixed inputs."""
         pixels = images.float().div_(255)
