@@ -7,9 +7,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
-from camu_lightning.data import UnlearningDataModule
-from camu_lightning.methods import CaMU
-from camu_lightning.models import CNN
+from tests.test_camu import make_camu
 
 
 class RankChecks(L.Callback):
@@ -38,37 +36,8 @@ class RankChecks(L.Callback):
             torch.save(pl_module.evaluation["test"], trainer.default_root_dir + "/metrics.pt")
 
 
-def make(tiny_npz):
-    datamodule = UnlearningDataModule(
-        dataset=str(tiny_npz),
-        forget_fraction=0.2,
-        forget_repeat=1,
-        split_seed=0,
-        cf_label_rule="keep_remain",
-        pipeline="plain",
-        mia_attack_size=4000,
-        eval_batch_size=7,
-    )
-    method = CaMU(
-        CNN,
-        3,
-        (1, 8, 8),
-        kl_lr=4e-4,
-        ce_lr=5e-4,
-        weight_decay=1e-4,
-        batch_size=3,
-        terms=["remain_kl", "counterfactual_kl", "counterfactual_ce", "remain_ce"],
-        remain_kl_weight=0.5,
-        counterfactual_kl_weight=0.5,
-        counterfactual_ce_weight=0.01,
-        remain_ce_weight=0.9,
-    )
-    method.load_original(method.network.state_dict())
-    return datamodule, method
-
-
-def test_camu_under_ddp_keeps_ranks_in_step_shards_tuples_and_counts_each_row_once(tiny_npz, tmp_path) -> None:
-    datamodule, method = make(tiny_npz)
+def test_camu_under_ddp_keeps_ranks_in_step_shards_tuples_and_counts_each_row_once(tiny_datamodule, tmp_path) -> None:
+    datamodule, method = tiny_datamodule, make_camu(batch_size=3)
     # find_unused_parameters: CaMU's representation step never reaches the head (fc2); with zero gradients instead
     # of none, Adam's weight decay would move the head in that step and change the method.
     strategy = DDPStrategy(start_method="spawn", find_unused_parameters=True)
