@@ -1,4 +1,5 @@
-"""Comparison tables from the results.json files of finished runs (the latest run per method, scenario, seed).
+"""Comparison tables from the results.json files of finished runs (the latest run per method, precision, scenario
+and seed; a precision other than 32-true is shown beside the method's name).
 
     python -m camu_lightning.bench.tables lightning_logs [--dataset mnist] [--format markdown]
 
@@ -39,7 +40,10 @@ def latest_results(root: Path) -> list[dict]:
         scenario = (
             f"class {results['forget_classes']}" if results["forget_classes"] else f"random {results['num_forget']}"
         )
-        key = (results["dataset"], scenario, results["method"], results["seed"])
+        precision = results.get("config", {}).get("trainer", {}).get("precision", "32-true")
+        method = results["method"] if precision == "32-true" else f"{results['method']} ({precision})"
+        results = results | {"method": method}
+        key = (results["dataset"], scenario, method, results["seed"])
         if key not in newest or path.stat().st_mtime > newest[key][0]:
             newest[key] = (path.stat().st_mtime, results | {"scenario": scenario})
     return [results for _, results in newest.values()]
@@ -63,7 +67,9 @@ def tables(results: list[dict], dataset: str | None = None) -> str:
         columns = CLASS_COLUMNS if scenario.startswith("class") else RANDOM_COLUMNS
         header = ["method", *columns, "time_unlearn_s", "time_prepare_s", *[f"gap_{c}" for c in columns], "avg_gap"]
         out += [f"### {name}, {scenario}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for method in sorted(methods, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
+        for method in sorted(
+            methods, key=lambda m: (ORDER.index(m.split(" ")[0]) if m.split(" ")[0] in ORDER else len(ORDER), m)
+        ):
             runs = methods[method]
             row = [method, *[cell([r.get(c) for r in runs]) for c in header[1:]]]
             out.append("| " + " | ".join(row) + " |")
