@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         report[f"split_{scenario}"] = split_row(args.root, scenario)
         rows, difference = camu_rows(datamodule, state, args.epochs)
         show(f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s): tuples/s", rows, "tuples/s")
-        suite, naive, limit = (row["per_s"] for row in rows)
+        naive, suite, limit = (row["per_s"] for row in rows)  # rows are (a), (b), (c)
         console.print(
             f"(b)/(a) = {suite / naive:.2f}   (b)/(c) = {suite / limit:.2f}   "
             f"max |weights (a) - (b)| after one replayed epoch = {difference:.2e}"
