@@ -18,13 +18,14 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from rich.console import Console
 from rich.logging import RichHandler
 
 from camu_lightning import __version__
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key, write_json
+from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import DivergenceError, Retrain, UnlearningMethod
 from camu_lightning.original import Classifier, OriginalRecipe, fit_state_dict, read_user_checkpoint
@@ -59,6 +60,16 @@ class CamuCLI(LightningCLI):
         parser.link_arguments("data.pixel_mean", "model.init_args.pixel_mean", apply_on="instantiate")
         parser.link_arguments("data.pixel_std", "model.init_args.pixel_std", apply_on="instantiate")
 
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The configured Trainer, with a rich progress bar unless `--trainer.enable_progress_bar false` or the
+        config names its own, so that turning the bar off never means editing the callback list."""
+        trainer = self.run_config_init.trainer
+        callbacks = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
+        callbacks = [callback for callback in callbacks if callback is not None]
+        if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            kwargs["callbacks"] = [*callbacks, RichProgressBar()]
+        return super().instantiate_trainer(**kwargs)
+
     # ----------------------------------------------------------------- before fit: the original model
     def before_fit(self) -> None:
         datamodule, method = self.datamodule, self.model
@@ -83,11 +94,16 @@ class CamuCLI(LightningCLI):
         return self.config[self.subcommand] if self.subcommand else self.config
 
     @property
+    def run_config_init(self):
+        """The instantiated settings of this run (callbacks, data module, model as objects)."""
+        return self.config_init[self.subcommand] if self.subcommand else self.config_init
+
+    @property
     def run_seed(self) -> int:
         return int(self.run_config.seed_everything)
 
     def original_state_dict(self) -> dict[str, torch.Tensor]:
-        recipe: OriginalRecipe = (self.config_init[self.subcommand] if self.subcommand else self.config_init).original
+        recipe: OriginalRecipe = self.run_config_init.original
         network = self.model.network
         if recipe.checkpoint is not None:
             self.results["original_source"] = str(recipe.checkpoint)
@@ -158,12 +174,14 @@ class CamuCLI(LightningCLI):
         method.load_training_state(state)
 
     def retrain_settings(self) -> dict[str, Any]:
-        """What determines a Retrain model: data, split, network, recipe, epochs, run seed, precision."""
+        """What determines a Retrain model: data, split, network, recipe, epochs, run seed, precision and memory
+        layout (the last two change the weights by rounding only, but a cached model must be the one a rerun gives)."""
         return {
             "split": self.split_settings(),
             "recipe": dict(self.model.hparams),
             "epochs": self.trainer.max_epochs,
             "precision": str(self.trainer.precision),
+            "channels_last": any(isinstance(callback, ChannelsLast) for callback in self.trainer.callbacks),
         }
 
     def split_settings(self) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """Speed benchmark: the CaMU loop, original/Retrain training, evaluation and split construction, in one process.
 
-    python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class [--epochs 2] [--e2e]
+    python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class [--epochs 3] [--e2e]
 
 The CaMU loop runs three ways on the same tuples, seed and epochs:
 (a) naive: plain PyTorch with per-sample Datasets and DataLoader(batch 32, shuffle) over the tuples and over
     S, six forwards and two backwards per batch in camu.md section 4's order;
 (b) suite: the CaMU LightningModule through the real Trainer (what `camu fit` runs), timed as camu.md section 8
-    times it (tuple construction + the loop);
-(c) limit: plain PyTorch on in-memory tensors with every exact shortcut of camu.md section 11.
+    times it (tuple construction + the loop), with the configs' memory layout (`--layout`);
+(c) limit: plain PyTorch on in-memory tensors with every exact shortcut of camu.md section 11, same layout as (b).
 Before timing, (b) runs one epoch recording its batch order and (a) replays that order: both must reach the same
-weights. Peak RSS is the process's high-water mark after each row (it only grows).
+weights. Rows are timed in rotation, (a) (b) (c) then again, `--repeats` times, and the median is reported: a
+shared 2-core machine drifts by 20 % within a minute, which one pass per row would mistake for a speed-up.
+The frozen-output shortcut computes each frozen embedding once per run instead of once per epoch, so it only
+shows from the second epoch on (the configs run 10). Peak RSS is the process's high-water mark after each row.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
+import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +39,60 @@ from rich.table import Table
 from torch.utils.data import DataLoader
 
 from camu_lightning.bench.camu_loops import SETTINGS, PerSampleImages, limit_camu, naive_camu
+from camu_lightning.channels_last import ChannelsLast
+from camu_lightning.cli import quiet_known_noise
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
 from camu_lightning.original import Classifier
 
 console = Console()
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on: they mean little without it."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "")
+    return {
+        "cpu": model or platform.processor(),
+        "avx512": " avx512f " in flags,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def timed_in_rotation(rows: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each row, `repeats` times, the rows taking turns so that machine drift hits them alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(repeats):
+        for name, run in rows.items():
+            seconds[name].append(run())
+    return seconds
+
+
+def row_results(seconds: dict[str, list[float]], count: int) -> list[dict[str, Any]]:
+    """One result per row: the median time, its rate over `count` items, every repeat, peak RSS so far."""
+    return [
+        {
+            "row": name,
+            "seconds": statistics.median(times),
+            "per_s": count / statistics.median(times),
+            "repeats_s": times,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        for name, times in seconds.items()
+    ]
+
+
+def stopwatch(run: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
 
 
 def quiet_trainer(**settings) -> L.Trainer:
@@ -62,7 +113,7 @@ def quiet_trainer(**settings) -> L.Trainer:
     )
 
 
-# ----------------------------------------------------------------------------- the suite
+# ----------------------------------------------------------------------------- the CaMU loop
 class OrderRecorder(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self.orders = getattr(self, "orders", []) + [([], [])]
@@ -95,64 +146,73 @@ def datamodule_for(root: str, scenario: str) -> UnlearningDataModule:
     )
 
 
-def camu_rows(datamodule, state, epochs) -> tuple[list[dict[str, Any]], float]:
-    """Rows (a), (b), (c) of the CaMU loop, and the max weight difference of (a) vs (b) after one epoch."""
-    tuples = datamodule.build_tuples()
-    x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
-    sample = torch.from_numpy(datamodule.split.sample)
-    # The equivalence check runs in float64, where reordered sums (the shortcuts) differ by ~1e-16 and Adam
-    # cannot amplify rounding into visible weight differences as it does in float32.
+def replay_difference(datamodule, state) -> float:
+    """Max |weight| difference of (a) replaying (b)'s batch order for one epoch, in float64, where reordered
+    sums (the shortcuts) differ by ~1e-16 and Adam cannot amplify rounding as it does in float32."""
     recorder = OrderRecorder()
     suite = suite_camu(datamodule, state, 1, [recorder], precision="64-true")
     original = CNN(10, datamodule.input_shape)
     original.load_state_dict(state)
     original.double()
     replay = copy.deepcopy(original)
-    per_sample = PerSampleImages(x_train, y_train, sample, torch.float64)
-    naive_camu(replay, original.eval(), tuples, per_sample, 1, recorder.orders, torch.float64)
-    original.float()
-    difference = max(
-        float((a - b).abs().max()) for a, b in zip(replay.parameters(), suite.network.parameters(), strict=True)
+    x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
+    per_sample = PerSampleImages(x_train, y_train, torch.from_numpy(datamodule.split.sample), torch.float64)
+    naive_camu(replay, original.eval(), datamodule.build_tuples(), per_sample, 1, recorder.orders, torch.float64)
+    return max(float((a - b).abs().max()) for a, b in zip(replay.parameters(), suite.network.parameters(), strict=True))
+
+
+def camu_rows(datamodule, state, epochs: int, repeats: int, layout: str) -> list[dict[str, Any]]:
+    """Rows (a), (b), (c) of the CaMU loop: each builds its tuples inside its time, as camu.md section 8 says."""
+    x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
+    sample = torch.from_numpy(datamodule.split.sample)
+    original = CNN(10, datamodule.input_shape)
+    original.load_state_dict(state)
+    memory_format = LAYOUTS[layout]
+
+    def naive() -> None:
+        torch.manual_seed(0)
+        datamodule.tuples = None
+        tuples = datamodule.build_tuples()
+        naive_camu(copy.deepcopy(original), original, tuples, PerSampleImages(x_train, y_train, sample), epochs)
+
+    def limit() -> None:
+        torch.manual_seed(0)
+        datamodule.tuples = None
+        tuples = datamodule.build_tuples()
+        network = copy.deepcopy(original).to(memory_format=memory_format)
+        frozen = copy.deepcopy(original).to(memory_format=memory_format)
+        limit_camu(network, frozen, tuples, x_train[sample].float() / 255, y_train[sample], epochs)
+
+    suite_callbacks = [ChannelsLast()] if layout == "channels_last" else []
+
+    def suite() -> float:
+        return suite_camu(datamodule, state, epochs, suite_callbacks).time_unlearn_s
+
+    seconds = timed_in_rotation(
+        {
+            "(a) naive loop": lambda: stopwatch(naive),
+            f"(b) suite (Trainer, {layout})": suite,
+            f"(c) limit loop ({layout})": lambda: stopwatch(limit),
+        },
+        repeats,
     )
-    rows = []
-    torch.manual_seed(0)
-    started = time.perf_counter()
-    datamodule.tuples = None
-    tuples = datamodule.build_tuples()
-    naive_camu(copy.deepcopy(original), original, tuples, PerSampleImages(x_train, y_train, sample), epochs)
-    rows.append(("(a) naive loop", time.perf_counter() - started))
-    rows.append(("(b) suite (Trainer)", suite_camu(datamodule, state, epochs).time_unlearn_s))
-    torch.manual_seed(0)
-    started = time.perf_counter()
-    datamodule.tuples = None
-    tuples = datamodule.build_tuples()
-    limit_camu(copy.deepcopy(original), original, tuples, x_train[sample].float() / 255, y_train[sample], epochs)
-    rows.append(("(c) limit loop", time.perf_counter() - started))
-    count = len(tuples) * epochs
-    return [
-        {"row": name, "seconds": seconds, "per_s": count / seconds, "peak_rss_mb": peak_rss_mb()}
-        for name, seconds in rows
-    ], difference
+    return row_results(seconds, len(datamodule.build_tuples()) * epochs)
 
 
-class EpochClock(L.Callback):
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.started = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds = time.perf_counter() - self.started
-
-
-def training_rows(datamodule, batches: int) -> list[dict[str, Any]]:
+# ----------------------------------------------------------------------------- training, evaluation, split
+def training_rows(datamodule, batches: int, repeats: int) -> list[dict[str, Any]]:
     """Original/Retrain training at batch 32: suite vs per-sample DataLoader vs in-memory batches."""
     x_train, y_train = datamodule.arrays.x_train, datamodule.arrays.y_train
-    clock = EpochClock()
-    torch.manual_seed(0)
-    classifier = Classifier(CNN(10, datamodule.input_shape), lr=1e-3, weight_decay=1e-4, batch_size=32)
-    quiet_trainer(max_epochs=1, limit_train_batches=batches, callbacks=[clock]).fit(classifier, datamodule)
-    rows = [("suite (Trainer)", clock.seconds)]
 
-    def loop(batches_of):
+    def suite() -> float:
+        clock = EpochClock()
+        torch.manual_seed(0)
+        classifier = Classifier(CNN(10, datamodule.input_shape), lr=1e-3, weight_decay=1e-4, batch_size=32)
+        quiet_trainer(max_epochs=1, limit_train_batches=batches, callbacks=[clock]).fit(classifier, datamodule)
+        return clock.seconds
+
+    def loop(batches_of) -> float:
+        torch.manual_seed(0)
         network = CNN(10, datamodule.input_shape)
         optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
         started = time.perf_counter()
@@ -166,27 +226,33 @@ def training_rows(datamodule, batches: int) -> list[dict[str, Any]]:
         return time.perf_counter() - started
 
     every = torch.arange(len(y_train))
-    rows.append(
-        (
-            "naive per-sample loop",
-            loop(DataLoader(PerSampleImages(x_train, y_train, every), batch_size=32, shuffle=True)),
-        )
+    per_sample = PerSampleImages(x_train, y_train, every)
+    seconds = timed_in_rotation(
+        {
+            "suite (Trainer)": suite,
+            "naive per-sample loop": lambda: loop(DataLoader(per_sample, batch_size=32, shuffle=True)),
+            "in-memory loop": lambda: loop(
+                (x_train[b].float() / 255, y_train[b]) for b in torch.randperm(len(every)).split(32)
+            ),
+        },
+        repeats,
     )
-    rows.append(
-        ("in-memory loop", loop((x_train[b].float() / 255, y_train[b]) for b in torch.randperm(len(every)).split(32)))
-    )
-    return [
-        {"row": name, "seconds": seconds, "per_s": batches * 32 / seconds, "peak_rss_mb": peak_rss_mb()}
-        for name, seconds in rows
-    ]
+    return row_results(seconds, batches * 32)
 
 
-def evaluation_row(datamodule, state) -> dict[str, Any]:
+class EpochClock(L.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds = time.perf_counter() - self.started
+
+
+def evaluation_row(datamodule, state, layout: str) -> dict[str, Any]:
     method = CaMU(CNN, 10, datamodule.input_shape, **SETTINGS)
     method.load_original(state)
-    started = time.perf_counter()
-    quiet_trainer().test(method, datamodule, verbose=False)
-    seconds = time.perf_counter() - started
+    callbacks = [ChannelsLast()] if layout == "channels_last" else []
+    seconds = stopwatch(lambda: quiet_trainer(callbacks=callbacks).test(method, datamodule, verbose=False))
     rows = len(datamodule.split.remain) + len(datamodule.split.forget) + len(datamodule.arrays.y_test)
     return {
         "row": "evaluation: 5 accuracies + paper MIA",
@@ -211,42 +277,43 @@ def split_row(root: str, scenario: str) -> dict[str, Any]:
     }
 
 
+# A small parent for the timed run: a child's peak RSS counts the pages it shares with its parent at fork, so
+# spawned from this process (over 1 GB by then) the run would be charged for the benchmark's own memory.
+LAUNCHER = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def end_to_end_row(root: str, scenario: str) -> dict[str, Any]:
     """`camu fit` as a user runs it (original cached), process start to results.json, with its peak RSS."""
     config = "configs/mnist_camu.yaml" if scenario == "random" else "configs/mnist_camu_class.yaml"
+    command = [str(Path(sys.executable).with_name("camu")), "fit", "--config", config, "--data.root", root]
     started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("camu")),
-            "fit",
-            "--config",
-            config,
-            "--data.root",
-            root,
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.callbacks",
-            "[]",
-        ],
+    launched = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command, "--trainer.enable_progress_bar", "false"],
         check=True,
         capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - started
     return {
         "row": f"camu fit end to end ({scenario})",
         "seconds": seconds,
         "per_s": None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_rss_mb": int(launched.stdout.split()[-1]) / 1024,
     }
 
 
 def show(title: str, rows: list[dict[str, Any]], unit: str) -> None:
     table = Table(title=title)
-    for column in ("row", "seconds", unit, "peak RSS (MB)"):
+    for column in ("row", "seconds", unit, "peak RSS (MB)", "each repeat (s)"):
         table.add_column(column, justify="left" if column == "row" else "right")
     for row in rows:
         rate = "" if row["per_s"] is None else f"{row['per_s']:.0f}"
-        table.add_row(row["row"], f"{row['seconds']:.2f}", rate, f"{row['peak_rss_mb']:.0f}")
+        repeats = " ".join(f"{value:.2f}" for value in row.get("repeats_s", []))
+        table.add_row(row["row"], f"{row['seconds']:.2f}", rate, f"{row['peak_rss_mb']:.0f}", repeats)
     console.print(table)
 
 
@@ -254,23 +321,33 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="../shared/data", help="folder holding mnist.npz")
     parser.add_argument("--scenarios", nargs="+", default=["random", "class"], choices=("random", "class"))
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of each CaMU loop")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of each CaMU loop (the configs run 10)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per row, in rotation; median shown")
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), default="channels_last", help="memory layout of (b), (c)")
     parser.add_argument("--train_batches", type=int, default=300, help="batches of each training-speed row")
     parser.add_argument("--e2e", action="store_true", help="also time `camu fit` end to end (original cached)")
     parser.add_argument("--output", type=Path, default=Path("lightning_logs/speed.json"))
     args = parser.parse_args(argv)
+    for name in ("epochs", "repeats", "train_batches"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    quiet_known_noise()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-Trainer device banners
     torch.manual_seed(0)
-    report: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "epochs": args.epochs}
+    report: dict[str, Any] = {"machine": machine(), "settings": {key: str(value) for key, value in vars(args).items()}}
+    console.print(f"machine: {report['machine']}")
     state = CNN(10, (1, 28, 28)).state_dict()  # speed does not depend on the weights
     for scenario in args.scenarios:
         datamodule = datamodule_for(args.root, scenario)
         report[f"split_{scenario}"] = split_row(args.root, scenario)
-        rows, difference = camu_rows(datamodule, state, args.epochs)
-        show(f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s): tuples/s", rows, "tuples/s")
+        difference = replay_difference(datamodule, state)
+        rows = camu_rows(datamodule, state, args.epochs, args.repeats, args.layout)
+        title = f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s), median of {args.repeats}: tuples/s"
+        show(title, rows, "tuples/s")
         naive, suite, limit = (row["per_s"] for row in rows)  # rows are (a), (b), (c)
         console.print(
             f"(b)/(a) = {suite / naive:.2f}   (b)/(c) = {suite / limit:.2f}   "
-            f"max |weights (a) - (b)| after one replayed epoch = {difference:.2e}"
+            f"max |weights (a) - (b)| after one replayed epoch (float64) = {difference:.2e}"
         )
         report[f"camu_{scenario}"] = {
             "rows": rows,
@@ -279,11 +356,11 @@ def main(argv: list[str] | None = None) -> None:
             "max_weight_difference": difference,
         }
     datamodule = datamodule_for(args.root, args.scenarios[0])
-    rows = training_rows(datamodule, args.train_batches)
+    rows = training_rows(datamodule, args.train_batches, args.repeats)
     show(f"original/Retrain training, {args.train_batches} batches of 32: samples/s", rows, "samples/s")
     report["training"] = {"rows": rows, "suite_over_in_memory": rows[0]["per_s"] / rows[2]["per_s"]}
     console.print(f"suite / in-memory = {rows[0]['per_s'] / rows[2]['per_s']:.2f}")
-    extra = [evaluation_row(datamodule, state), *(report[f"split_{s}"] for s in args.scenarios)]
+    extra = [evaluation_row(datamodule, state, args.layout), *(report[f"split_{s}"] for s in args.scenarios)]
     if args.e2e:
         extra += [end_to_end_row(args.root, scenario) for scenario in args.scenarios]
     show("evaluation, split construction, end to end", extra, "rows/s")
