@@ -32,8 +32,6 @@ def run_camu(tmp_path: Path, dataset: Path, *overrides: str, config: str = "conf
         "2",
         "--trainer.enable_progress_bar",
         "false",
-        "--trainer.callbacks",
-        "[]",
         "--trainer.default_root_dir",
         str(tmp_path / "runs"),
         "--trainer.logger",
@@ -67,6 +65,23 @@ def test_fit_writes_results_split_and_reuses_the_cached_original(tmp_path: Path,
     third = run_camu(tmp_path, tiny_npz, "--seed_everything", "1")
     assert third["original_cache_key"] == first["original_cache_key"]  # one original serves every run seed
     assert json.loads((tmp_path / "runs" / "split.json").read_text())["forget"] != split["forget"]
+
+
+@pytest.mark.parametrize("progress_bar", [True, False])
+def test_the_trainer_has_the_configs_callbacks_and_a_rich_progress_bar_unless_off(tiny_npz, progress_bar) -> None:
+    from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+
+    from camu_lightning.channels_last import ChannelsLast
+    from camu_lightning.cli import CamuCLI
+    from camu_lightning.data import UnlearningDataModule
+    from camu_lightning.methods import UnlearningMethod
+
+    args = ["--config", str(REPO / "configs/demo_camu.yaml"), "--data.dataset", str(tiny_npz)]
+    args += [] if progress_bar else ["--trainer.enable_progress_bar", "false"]
+    cli = CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, run=False, args=args)
+    callbacks = cli.trainer.callbacks
+    assert sum(isinstance(callback, ChannelsLast) for callback in callbacks) == 1
+    assert [type(c) for c in callbacks if isinstance(c, ProgressBar)] == ([RichProgressBar] if progress_bar else [])
 
 
 def test_class_removal_reports_the_test_slices(tmp_path: Path, tiny_npz: Path) -> None:

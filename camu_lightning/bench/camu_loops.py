@@ -94,16 +94,22 @@ def naive_camu(model, original, tuples, sample_set, epochs, orders=None, dtype=t
             ce_optimizer.step()
 
 
-def limit_camu(model, original, tuples, x_sample, y_sample, epochs) -> None:
-    """In-memory tensors, frozen outputs precomputed in one batched pass, one forward per step (no batch norm)."""
+def limit_camu(model, original, tuples, x_sample, y_sample, epochs, orders=None) -> None:
+    """In-memory tensors, frozen outputs precomputed in one batched pass, one forward per step (no batch norm);
+    `orders` replays recorded (tuple, sample) orders per epoch."""
     kl_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["kl_lr"], weight_decay=SETTINGS["weight_decay"])
     ce_optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS["ce_lr"], weight_decay=SETTINGS["weight_decay"])
     with torch.no_grad():
         e0_cf = torch.cat([original(chunk)[1] for chunk in tuples.x_counterfactual.split(1024)])
         e0_r = torch.cat([original(chunk)[1] for chunk in x_sample.split(1024)])
     model.train()
-    for _ in range(epochs):
-        for t, s in zip(torch.randperm(len(tuples)).split(32), torch.randperm(len(x_sample)).split(32), strict=True):
+    for epoch in range(epochs):
+        tuple_order, sample_order = (
+            (torch.tensor(order) for order in orders[epoch])
+            if orders
+            else (torch.randperm(len(tuples)), torch.randperm(len(x_sample)))
+        )
+        for t, s in zip(tuple_order.split(32), sample_order.split(32), strict=True):
             x_r, x_f = x_sample[s], tuples.x_forget[t]
             embedding = model(torch.cat([x_r, x_f]))[1]
             loss = 0.5 * kl_sum(e0_r[s], embedding[: len(s)]) + 0.5 * kl_sum(e0_cf[t], embedding[len(s) :])
