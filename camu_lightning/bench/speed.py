@@ -8,9 +8,11 @@ The CaMU loop runs three ways on the same tuples, seed and epochs:
 (b) suite: the CaMU LightningModule through the real Trainer (what `camu fit` runs), timed as camu.md section 8
     times it (tuple construction + the loop), with the configs' memory layout (`--layout`);
 (c) limit: plain PyTorch on in-memory tensors with every exact shortcut of camu.md section 11, same layout as (b).
-Before timing, (b) runs one epoch recording its batch order and (a) replays that order: both must reach the same
-weights. Rows are timed in rotation, (a) (b) (c) then again, `--repeats` times, and the median is reported: a
-shared 2-core machine drifts by 20 % within a minute, which one pass per row would mistake for a speed-up.
+Before timing, (b) runs one epoch recording its batch order and (a) and (c) replay that order: all three must
+reach the same weights. Rows are timed in rotation, (a) (b) (c) then again, `--repeats` times; the table shows
+each row's median and a ratio is the median of the per-rotation ratios: with two torch threads, this shared
+2-core machine drifts by 20 % within a minute, which one pass per row would mistake for a speed-up or a loss
+(`--threads 1` is steady to a few per cent, for measuring the suite's overhead).
 The frozen-output shortcut computes each frozen embedding once per run instead of once per epoch, so it only
 shows from the second epoch on (the configs run 10). Peak RSS is the process's high-water mark after each row.
 """
@@ -22,24 +24,28 @@ import copy
 import dataclasses
 import json
 import logging
-import platform
-import resource
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.table import Table
 from torch.utils.data import DataLoader
 
 from camu_lightning.bench.camu_loops import SETTINGS, PerSampleImages, limit_camu, naive_camu
+from camu_lightning.bench.measure import (
+    console,
+    machine,
+    peak_rss_mb,
+    row_results,
+    run_with_peak_rss,
+    show,
+    speed_ratio,
+    stopwatch,
+    timed_in_rotation,
+)
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.cli import quiet_known_noise
 from camu_lightning.data import UnlearningDataModule
@@ -47,53 +53,7 @@ from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
 from camu_lightning.original import Classifier
 
-console = Console()
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on: they mean little without it."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "")
-    return {
-        "cpu": model or platform.processor(),
-        "avx512": " avx512f " in flags,
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-
-
-def timed_in_rotation(rows: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
-    """Seconds of each row, `repeats` times, the rows taking turns so that machine drift hits them alike."""
-    seconds: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(repeats):
-        for name, run in rows.items():
-            seconds[name].append(run())
-    return seconds
-
-
-def row_results(seconds: dict[str, list[float]], count: int) -> list[dict[str, Any]]:
-    """One result per row: the median time, its rate over `count` items, every repeat, peak RSS so far."""
-    return [
-        {
-            "row": name,
-            "seconds": statistics.median(times),
-            "per_s": count / statistics.median(times),
-            "repeats_s": times,
-            "peak_rss_mb": peak_rss_mb(),
-        }
-        for name, times in seconds.items()
-    ]
-
-
-def stopwatch(run: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
 
 
 def quiet_trainer(**settings) -> L.Trainer:
@@ -290,44 +250,14 @@ def split_row(root: str, scenario: str) -> dict[str, Any]:
     }
 
 
-# A small parent for the timed run: a child's peak RSS counts the pages it shares with its parent at fork, so
-# spawned from this process (over 1 GB by then) the run would be charged for the benchmark's own memory.
-LAUNCHER = """
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, capture_output=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
 def end_to_end_row(root: str, scenario: str) -> dict[str, Any]:
     """`camu fit` as a user runs it (original cached), process start to results.json, with its peak RSS."""
     config = "configs/mnist_camu.yaml" if scenario == "random" else "configs/mnist_camu_class.yaml"
-    command = [str(Path(sys.executable).with_name("camu")), "fit", "--config", config, "--data.root", root]
-    started = time.perf_counter()
-    launched = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *command, "--trainer.enable_progress_bar", "false"],
-        check=True,
-        capture_output=True,
-        text=True,
+    camu = str(Path(sys.executable).with_name("camu"))
+    seconds, peak_mb = run_with_peak_rss(
+        [camu, "fit", "--config", config, "--data.root", root, "--trainer.enable_progress_bar", "false"]
     )
-    seconds = time.perf_counter() - started
-    return {
-        "row": f"camu fit end to end ({scenario})",
-        "seconds": seconds,
-        "per_s": None,
-        "peak_rss_mb": int(launched.stdout.split()[-1]) / 1024,
-    }
-
-
-def show(title: str, rows: list[dict[str, Any]], unit: str) -> None:
-    table = Table(title=title)
-    for column in ("row", "seconds", unit, "peak RSS (MB)", "each repeat (s)"):
-        table.add_column(column, justify="left" if column == "row" else "right")
-    for row in rows:
-        rate = "" if row["per_s"] is None else f"{row['per_s']:.0f}"
-        repeats = " ".join(f"{value:.2f}" for value in row.get("repeats_s", []))
-        table.add_row(row["row"], f"{row['seconds']:.2f}", rate, f"{row['peak_rss_mb']:.0f}", repeats)
-    console.print(table)
+    return {"row": f"camu fit end to end ({scenario})", "seconds": seconds, "per_s": None, "peak_rss_mb": peak_mb}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -339,11 +269,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layout", choices=tuple(LAYOUTS), default="channels_last", help="memory layout of (b), (c)")
     parser.add_argument("--train_batches", type=int, default=300, help="batches of each training-speed row")
     parser.add_argument("--e2e", action="store_true", help="also time `camu fit` end to end (original cached)")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads of the in-process rows (default: torch's); 1 is far less noisy"
+    )
     parser.add_argument("--output", type=Path, default=Path("lightning_logs/speed.json"))
     args = parser.parse_args(argv)
     for name in ("epochs", "repeats", "train_batches"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     quiet_known_noise()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-Trainer device banners
     torch.manual_seed(0)
@@ -356,25 +293,26 @@ def main(argv: list[str] | None = None) -> None:
         networks = replayed_networks(datamodule, state)
         differences = {row: max_difference(networks["suite"], networks[row]) for row in ("naive", "limit")}
         rows = camu_rows(datamodule, state, args.epochs, args.repeats, args.layout)
-        title = f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s), median of {args.repeats}: tuples/s"
+        title = f"CaMU loop, MNIST {scenario}, {args.epochs} epoch(s), median of {args.repeats} rotations: tuples/s"
         show(title, rows, "tuples/s")
-        naive, suite, limit = (row["per_s"] for row in rows)  # rows are (a), (b), (c)
+        naive, suite, limit = rows  # (a), (b), (c)
+        over_naive, over_limit = speed_ratio(suite, naive), speed_ratio(suite, limit)
         console.print(
-            f"(b)/(a) = {suite / naive:.2f}   (b)/(c) = {suite / limit:.2f}   "
+            f"speed (b)/(a) = {over_naive:.2f}   (b)/(c) = {over_limit:.2f}   (medians of per-rotation ratios)\n"
             f"max |weights (b) - (a)|, |(b) - (c)| after one replayed epoch (float64) = "
             f"{differences['naive']:.1e}, {differences['limit']:.1e}"
         )
         report[f"camu_{scenario}"] = {
             "rows": rows,
-            "suite_over_naive": suite / naive,
-            "suite_over_limit": suite / limit,
+            "suite_over_naive": over_naive,
+            "suite_over_limit": over_limit,
             "max_weight_difference": differences,
         }
     datamodule = datamodule_for(args.root, args.scenarios[0])
     rows = training_rows(datamodule, args.train_batches, args.repeats)
     show(f"original/Retrain training, {args.train_batches} batches of 32: samples/s", rows, "samples/s")
-    report["training"] = {"rows": rows, "suite_over_in_memory": rows[0]["per_s"] / rows[2]["per_s"]}
-    console.print(f"suite / in-memory = {rows[0]['per_s'] / rows[2]['per_s']:.2f}")
+    report["training"] = {"rows": rows, "suite_over_in_memory": speed_ratio(rows[0], rows[2])}
+    console.print(f"speed suite / in-memory = {report['training']['suite_over_in_memory']:.2f}")
     extra = [evaluation_row(datamodule, state, args.layout), *(report[f"split_{s}"] for s in args.scenarios)]
     if args.e2e:
         extra += [end_to_end_row(args.root, scenario) for scenario in args.scenarios]
