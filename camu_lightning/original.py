@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camu_lightning.cache import load_state_dict
+from camu_lightning.train_logging import log_train_values
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Classifier(L.LightningModule):
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor:
         logits, _ = self.network(batch["train"]["x"])
         loss = F.cross_entropy(logits.float(), batch["train"]["y"])
-        self.log("train/loss", loss, prog_bar=True)
+        log_train_values(self, {"train/loss": loss}, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

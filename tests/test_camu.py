@@ -223,3 +223,25 @@ def test_validation_does_not_change_the_training_run(tiny_datamodule, make_train
         make_trainer(max_steps=-1, max_epochs=3, **validation).fit(method, tiny_datamodule)
         weights.append([p.detach().clone() for p in method.network.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_loss_terms_are_written_on_the_trainers_logging_steps_only(tiny_datamodule, make_trainer, tmp_path) -> None:
+    """log_every_n_steps=2 over 2 epochs of 3 batches: the Trainer writes step metrics after batches 1, 3 and 5,
+    and those are the only batches that pay for `log_dict` (about 0.6 ms a value)."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(tmp_path, name="log", version=0)
+    trainer = make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, logger=logger, log_every_n_steps=2)
+    method = make_camu(batch_size=4)
+    calls = []
+    log_dict = method.log_dict
+    method.log_dict = lambda values, **kwargs: calls.append(sorted(values)) or log_dict(values, **kwargs)
+    trainer.fit(method, tiny_datamodule)
+    assert math.ceil(len(tiny_datamodule.split.forget) / 4) == 3
+    assert calls == [[f"train/{term}" for term in sorted(TERMS)]] * 3
+    rows = list(csv.DictReader((tmp_path / "log" / "version_0" / "metrics.csv").open()))
+    written = [row for row in rows if row.get("train/remain_kl")]
+    assert [int(row["step"]) for row in written] == [1, 3, 5]
+    assert all(set(TERMS) <= {key.removeprefix("train/") for key, value in row.items() if value} for row in written)

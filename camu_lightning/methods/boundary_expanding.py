@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
+from camu_lightning.train_logging import log_train_values
 
 
 def classifier_head(network: nn.Module) -> tuple[nn.Module, str]:
@@ -77,7 +78,7 @@ class BoundaryExpanding(UnlearningMethod):
         logits = self.network(forget["x"])[0].float()
         loss = F.cross_entropy(logits, torch.full_like(forget["y"], self.hparams.num_classes))
         self.check_finite(loss)
-        self.log("train/shadow_ce", loss, prog_bar=True)
+        log_train_values(self, {"train/shadow_ce": loss}, prog_bar=True)
         return loss
 
     def on_train_end(self) -> None:

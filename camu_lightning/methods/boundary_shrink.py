@@ -14,6 +14,7 @@ from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
+from camu_lightning.train_logging import log_train_values
 
 
 class BoundaryShrink(UnlearningMethod):
@@ -85,7 +86,7 @@ class BoundaryShrink(UnlearningMethod):
             self.targets[index[unknown]] = self.neighbour_search(forget["x"][unknown], forget["y"][unknown])[1]
         loss = F.cross_entropy(self.network(forget["x"])[0].float(), self.targets[index])
         self.check_finite(loss)
-        self.log("train/neighbour_ce", loss, prog_bar=True)
+        log_train_values(self, {"train/neighbour_ce": loss}, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

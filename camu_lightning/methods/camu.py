@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen, FrozenEmbeddings, full_precision
+from camu_lightning.train_logging import log_train_values
 
 KL_TERMS = ("remain_kl", "counterfactual_kl")
 CE_TERMS = ("counterfactual_ce", "remain_ce")
@@ -121,12 +122,7 @@ class CaMU(UnlearningMethod):
         if any(self.uses(term) for term in CE_TERMS):
             losses |= self.output_terms(tuples, remain)
             self.optimize(ce_optimizer, self.weighted_sum(losses, CE_TERMS))
-        self.log_dict(
-            {f"train/{name}": value.detach() for name, value in losses.items()},
-            on_step=True,
-            on_epoch=True,
-            batch_size=len(remain["y"]),
-        )
+        log_train_values(self, {f"train/{name}": value for name, value in losses.items()})
 
     def representation_terms(self, tuples: dict[str, Tensor] | None, remain: dict[str, Tensor]) -> dict[str, Tensor]:
         """remain-KL pulls e(x_r) to e0(x_r); counterfactual-KL pulls e(x_f) to e0(x_cf)."""

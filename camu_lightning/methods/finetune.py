@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
+from camu_lightning.train_logging import log_train_values
 
 
 class Finetune(UnlearningMethod):
@@ -53,7 +54,7 @@ class Finetune(UnlearningMethod):
         remain = batch[self.hparams.stream]
         loss = self.hparams.remain_ce_weight * F.cross_entropy(self.network(remain["x"])[0].float(), remain["y"])
         self.check_finite(loss)
-        self.log("train/remain_ce", loss, prog_bar=True)
+        log_train_values(self, {"train/remain_ce": loss}, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

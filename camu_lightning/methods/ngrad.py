@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
+from camu_lightning.train_logging import log_train_values
 
 
 class NGrad(UnlearningMethod):
@@ -75,9 +76,9 @@ class NGrad(UnlearningMethod):
                     ((p - p0) ** 2).sum() for p, p0 in zip(self.network.parameters(), self.start, strict=True)
                 )
                 loss = loss + alpha * self.hparams.l2_to_init / 2 * distance
-            self.log("train/remain_ce", remain_ce)
+            log_train_values(self, {"train/remain_ce": remain_ce})
         self.check_finite(loss)
-        self.log_dict({"train/forget_ce": forget_ce, "train/loss": loss}, prog_bar=True)
+        log_train_values(self, {"train/forget_ce": forget_ce, "train/loss": loss}, prog_bar=True)
         return loss
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
+from camu_lightning.train_logging import log_train_values
 
 
 class Retrain(UnlearningMethod):
@@ -47,7 +48,7 @@ class Retrain(UnlearningMethod):
         remain = batch["remain"]
         loss = F.cross_entropy(self.network(remain["x"])[0].float(), remain["y"])
         self.check_finite(loss)
-        self.log("train/remain_ce", loss, prog_bar=True)
+        log_train_values(self, {"train/remain_ce": loss}, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

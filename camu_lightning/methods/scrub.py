@@ -17,6 +17,7 @@ from torch import Tensor
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
+from camu_lightning.train_logging import log_train_values
 
 
 def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
@@ -88,11 +89,11 @@ class SCRUB(UnlearningMethod):
         distance = distill_kl(logits, self.original(rows["x"])[0], hp.temperature)
         if is_forget:
             loss = -distance
-            self.log("train/forget_kl", distance)
+            log_train_values(self, {"train/forget_kl": distance})
         else:
             ce = F.cross_entropy(logits.float(), rows["y"])
             loss = hp.ce_weight * ce + hp.kl_weight * distance
-            self.log_dict({"train/remain_ce": ce, "train/remain_kl": distance})
+            log_train_values(self, {"train/remain_ce": ce, "train/remain_kl": distance})
         self.check_finite(loss)
         return loss
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
+from camu_lightning.train_logging import log_train_values
 
 
 class TeacherStudent(UnlearningMethod):
@@ -72,7 +73,7 @@ class TeacherStudent(UnlearningMethod):
         log_student = F.log_softmax(self.network(mixture["x"])[0].float() / self.hparams.temperature, dim=1)
         loss = F.kl_div(log_student, target, reduction=self.hparams.kl_reduction)
         self.check_finite(loss)
-        self.log("train/teacher_kl", loss, prog_bar=True)
+        log_train_values(self, {"train/teacher_kl": loss}, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
