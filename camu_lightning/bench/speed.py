@@ -12,7 +12,7 @@ Before timing, (b) runs one epoch recording its batch order and (a) and (c) repl
 reach the same weights. Rows are timed in rotation, (a) (b) (c) then again, `--repeats` times; the table shows
 each row's median and a ratio is the median of the per-rotation ratios: with two torch threads, this shared
 2-core machine drifts by 20 % within a minute, which one pass per row would mistake for a speed-up or a loss
-(`--threads 1` is steady to a few per cent, for measuring the suite's overhead).
+(`--threads 1` drifts less, though not by nothing: 3 % to 8 % between passes in our runs).
 The frozen-output shortcut computes each frozen embedding once per run instead of once per epoch, so it only
 shows from the second epoch on (the configs run 10). Peak RSS is the process's high-water mark after each row.
 """
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train_batches", type=int, default=300, help="batches of each training-speed row")
     parser.add_argument("--e2e", action="store_true", help="also time `camu fit` end to end (original cached)")
     parser.add_argument(
-        "--threads", type=int, help="torch threads of the in-process rows (default: torch's); 1 is far less noisy"
+        "--threads", type=int, help="torch threads of the in-process rows (default: torch's); 1 drifts less"
     )
     parser.add_argument("--output", type=Path, default=Path("lightning_logs/speed.json"))
     args = parser.parse_args(argv)
