@@ -39,7 +39,7 @@ tensorboard: $(STAMP)  ## TensorBoard over lightning_logs/
 	$(BIN)/tensorboard --logdir lightning_logs
 
 bench-speed: $(STAMP)  ## CaMU loop / training / evaluation speed on ../shared/data MNIST (about 15 minutes on 2 cores)
-	$(BIN)/python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class --e2e
+	$(BIN)/python -m camu_lightning.speed.benchmark --root ../shared/data --scenarios random class --e2e
 
 clean:  ## remove run outputs and caches (not .venv)
 	rm -rf lightning_logs camu_cache .pytest_cache .ruff_cache

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from camu_lightning import __version__
+
+log = logging.getLogger(__name__)
 
 
 class CacheError(RuntimeError):
@@ -54,6 +62,80 @@ def load_state_dict(path: Path, what: str) -> dict[str, Any]:
         raise CacheError(f"{what} {path} is unreadable ({first_line}); delete it to rebuild it") from error
 
 
+@dataclass(frozen=True)
+class RunKeys:
+    """The settings behind each cache entry of one run, and the key that pairs runs on the same split.
+
+    Args:
+        dataset: the dataset's name, or a user file's content hash.
+        pipeline: the input pipeline.
+        network: the network's class path and every init arg, the data's num_classes and input_shape included.
+        split: a hash of the forget set.
+        seed: the run seed.
+    """
+
+    dataset: str
+    pipeline: str
+    network: dict[str, Any]
+    split: str
+    seed: int
+
+    @classmethod
+    def of(cls, datamodule: Any, network: dict[str, Any], seed: int) -> RunKeys:
+        """The keys of a run on this data module (an UnlearningDataModule) with this network config."""
+        shape = {"num_classes": datamodule.num_classes, "input_shape": list(datamodule.input_shape)}
+        network = network | {"init_args": network.get("init_args", {}) | shape}
+        identity = (datamodule.dataset_identity(), datamodule.hparams.pipeline, datamodule.split_identity())
+        return cls(identity[0], identity[1], network, identity[2], seed)
+
+    def original(self, recipe: dict[str, Any], precision: str) -> dict[str, Any]:
+        """What determines the original's weights: data, network, recipe (its seed included), precision and the
+        package's major version; never the run seed or the split."""
+        return {
+            "dataset": self.dataset,
+            "pipeline": self.pipeline,
+            "network": self.network,
+            "recipe": recipe,
+            "precision": precision,
+            "package_major": __version__.split(".")[0],
+        }
+
+    def pairing(self) -> dict[str, Any]:
+        """Pairs runs on the same data, network, forget set and run seed (a method with its Retrain)."""
+        return {
+            "dataset": self.dataset,
+            "pipeline": self.pipeline,
+            "network": self.network,
+            "split": self.split,
+            "seed": self.seed,
+        }
+
+    def unlearned(self, recipe: dict[str, Any], epochs: int, precision: str, channels_last: bool) -> dict[str, Any]:
+        """What determines an unlearned model that depends on the split alone (Retrain): the pairing, the method's
+        recipe, epochs, precision and memory layout (the last two change weights by rounding only, but a cached
+        model must be the one a rerun gives)."""
+        return {
+            "split": self.pairing(),
+            "recipe": recipe,
+            "epochs": epochs,
+            "precision": precision,
+            "channels_last": channels_last,
+        }
+
+    def training_state(self, original: dict[str, Any] | None, state: dict[str, Any], precision: str) -> dict[str, Any]:
+        """What determines a method's training-time state: the original it starts from (None: its own init), the
+        method's settings, data, network, precision and, where the state is split-dependent, the split and seed."""
+        return {
+            "original": original,
+            "state": state,
+            "dataset": self.dataset,
+            "pipeline": self.pipeline,
+            "network": self.network,
+            "precision": precision,
+            "split": self.pairing() if state.get("split_dependent") else None,
+        }
+
+
 class CheckpointCache:
     """Entries under `<root>/<kind>/<key>.pt`, each holding {"settings": ..., "state_dict": ..., "extra": ...}."""
 
@@ -76,6 +158,23 @@ class CheckpointCache:
         ):
             raise CacheError(f"cached {kind} checkpoint {path} was stored for other settings; delete it to rebuild it")
         return entry
+
+    def load_or_create(
+        self, kind: str, settings: dict[str, Any], create: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """(entry, created): the stored entry, or `create()`'s state_dict stored with its creation time
+        (`extra["time_create_s"]`) when there is none."""
+        entry = self.load(kind, settings)
+        path = self.path(kind, cache_key(settings))
+        if entry is not None:
+            log.info("%s: cached %s", kind, path)
+            return entry, False
+        log.info("%s: none cached for these settings; creating it into %s", kind, path)
+        started = time.perf_counter()
+        state_dict = create()
+        extra = {"time_create_s": time.perf_counter() - started}
+        self.save(kind, settings, state_dict, extra)
+        return {"settings": settings, "state_dict": state_dict, "extra": extra}, True
 
     def save(self, kind: str, settings: dict[str, Any], state_dict: dict[str, Any], extra: dict[str, Any]) -> Path:
         path = self.path(kind, cache_key(settings))

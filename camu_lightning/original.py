@@ -1,4 +1,5 @@
-"""The original (pre-unlearning) model: the paper's training recipe as a plain classifier LightningModule.
+"""The original (pre-unlearning) model: the paper's training recipe as a plain classifier LightningModule, and
+where a run gets its weights from (a user's checkpoint, the cache, or training).
 
 camu.md section 7: cross-entropy, Adam with coupled weight decay, batch 32, shuffled, train augmentation,
 fresh init; the CNN trains 10 epochs at lr 1e-3, ResNet-18 20 epochs at lr 5e-5.
@@ -6,15 +7,17 @@ fresh init; the CNN trains 10 epochs at lr 1e-3, ResNet-18 20 epochs at lr 5e-5.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from camu_lightning.cache import load_state_dict
+from camu_lightning.cache import CheckpointCache, cache_key, load_state_dict
 from camu_lightning.train_logging import log_train_values
 
 
@@ -55,12 +58,24 @@ class OriginalRecipe:
 
 
 class Classifier(L.LightningModule):
-    """Cross-entropy training of a (logits, embedding) network with Adam."""
+    """Cross-entropy training of a (logits, embedding) network with Adam.
 
-    def __init__(self, network: nn.Module, lr: float, weight_decay: float, batch_size: int) -> None:
+    Args:
+        optimizer_state: an Adam state_dict to continue from (SISA's next stage), None for a fresh Adam.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        lr: float,
+        weight_decay: float,
+        batch_size: int,
+        optimizer_state: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["network"])
+        self.save_hyperparameters(ignore=["network", "optimizer_state"])
         self.network = network
+        self.optimizer_state = optimizer_state
 
     def train_streams(self) -> dict[str, int]:
         return {"train": self.hparams.batch_size}
@@ -72,7 +87,12 @@ class Classifier(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.Adam(
+            self.network.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        if self.optimizer_state is not None:  # after the strategy moved the network: the moments follow it
+            optimizer.load_state_dict(self.optimizer_state)
+        return optimizer
 
 
 def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
@@ -106,3 +126,41 @@ def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
     if any(key.startswith("network.") for key in state_dict):
         state_dict = {key[len("network.") :]: value for key, value in state_dict.items() if key.startswith("network.")}
     return state_dict
+
+
+def original_weights(
+    recipe: OriginalRecipe,
+    network: nn.Module,
+    network_factory: Callable[[int, tuple[int, int, int]], nn.Module],
+    datamodule: L.LightningDataModule,
+    cache: CheckpointCache,
+    settings: dict[str, Any],
+    trainer_settings: dict[str, Any],
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """(state_dict, what results.json says of it): the user's checkpoint, else the cached original for these
+    settings, else a fresh network from `network_factory` trained by the recipe under original.seed and cached;
+    checked against `network`, the method's."""
+    if recipe.checkpoint is not None:
+        state_dict = read_user_checkpoint(recipe.checkpoint)
+        return fit_state_dict(network, state_dict, f"original.checkpoint {recipe.checkpoint}"), {
+            "original_source": str(recipe.checkpoint)
+        }
+
+    def train() -> dict[str, Tensor]:
+        L.seed_everything(recipe.seed, verbose=False)
+        fresh = network_factory(datamodule.num_classes, tuple(datamodule.input_shape))
+        classifier = Classifier(fresh, recipe.lr, recipe.weight_decay, recipe.batch_size)
+        trainer = L.Trainer(**(trainer_settings | {"max_epochs": recipe.epochs, "precision": recipe.precision}))
+        trainer.fit(classifier, datamodule=datamodule)
+        return {key: value.detach().cpu() for key, value in classifier.network.state_dict().items()}
+
+    entry, created = cache.load_or_create("original", settings, train)
+    key = cache_key(settings)
+    state_dict = fit_state_dict(
+        network, entry["state_dict"], f"cached original checkpoint {cache.path('original', key)}"
+    )
+    return state_dict, {
+        "original_source": "trained" if created else "cache",
+        "original_cache_key": key,
+        "time_original_s": entry["extra"]["time_create_s"],
+    }

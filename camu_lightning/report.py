@@ -1,10 +1,16 @@
-"""What a run reports: the gap to Retrain (metrics.md sections 3-4) and the console table."""
+"""What a run reports: the gap to Retrain (metrics.md sections 3-4), found by pairing results files, and the
+console table."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+
+from camu_lightning import __version__
 
 RANDOM_TABLE = ("acc_remain", "acc_forget", "acc_test", "mia")
 CLASS_TABLE = ("acc_test_remain", "acc_test_forget", "mia")
@@ -21,6 +27,50 @@ def gaps_to_retrain(results: dict[str, Any], retrain: dict[str, Any], class_remo
     )
     gaps["retrain_time_unlearn_s"] = retrain["time_unlearn_s"]
     return gaps
+
+
+def run_results(method: Any, datamodule: Any, seed: int, prepared: dict[str, Any]) -> dict[str, Any]:
+    """results.json of a finished run (before its gaps and config): identity, split sizes, the method's own numbers,
+    where its starting point came from, and the test metrics."""
+    return {
+        "status": "ok",
+        "method": type(method).__name__,
+        "dataset": datamodule.hparams.dataset,
+        "seed": seed,
+        "version": __version__,
+        **datamodule.summary(),
+        **method.unlearning_summary(),
+        **prepared,
+        **method.evaluation["test"],
+    }
+
+
+def read_results(root: Path) -> list[dict[str, Any]]:
+    """Every readable results.json under root, oldest first (by modification time)."""
+    found = []
+    for path in root.glob("**/results.json"):
+        try:
+            found.append((path.stat().st_mtime, json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError):
+            continue  # a run being written, or not ours: it pairs with nothing
+    return [results for _, results in sorted(found, key=lambda item: item[0])]
+
+
+def with_gaps(run: dict[str, Any], runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The run plus its gaps to the newest finished Retrain among `runs` with the same `split_key` (same data,
+    network, forget set and run seed), where there is one."""
+    if run["method"] == "Retrain":
+        return run
+    partners = [
+        other
+        for other in runs
+        if other.get("method") == "Retrain"
+        and other.get("status") == "ok"
+        and other.get("split_key") == run["split_key"]
+    ]
+    if not partners:
+        return run
+    return run | gaps_to_retrain(run, partners[-1], bool(run["forget_classes"]))
 
 
 def plain(value: Any) -> Any:

@@ -68,14 +68,3 @@ def test_grid_runs_retrain_first_and_overrides_the_class_scenario() -> None:
     assert runs[4][-2:] == ["--data.forget_classes", "[3]"]
     with pytest.raises(SystemExit, match="no config"):
         commands("mnist", "x", ["random"], ["camu"], 0, 0, REPO / "nowhere")
-
-
-def test_the_speed_benchmarks_loops_reach_the_suites_weights_on_its_batch_order(tiny_datamodule) -> None:
-    """The premise of `bench.speed`: (a) and (c) compute what `camu fit` computes, shortcuts included."""
-    from camu_lightning.bench.speed import max_difference, replayed_networks
-    from camu_lightning.models import CNN
-
-    networks = replayed_networks(tiny_datamodule, CNN(3, (1, 8, 8)).state_dict())
-    assert max_difference(networks["start"], networks["suite"]) > 1e-4  # one epoch moved the weights
-    assert max_difference(networks["suite"], networks["naive"]) < 1e-12
-    assert max_difference(networks["suite"], networks["limit"]) < 1e-12

@@ -28,7 +28,8 @@ def original_key(tmp_path: Path, dataset: Path, *overrides: str) -> str:
             *overrides,
         ],
     )
-    return cache_key(cli.original_settings(cli.config_init.original))
+    recipe = cli.config_init.original
+    return cache_key(cli.keys.original(recipe.training_settings(), recipe.precision))
 
 
 def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: Path, tiny_npz: Path) -> None:
@@ -55,7 +56,7 @@ def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: P
     assert original_key(tmp_path, moved) == base  # a file's content, never its path
 
 
-def test_entries_are_written_atomically_and_checked_on_load(tmp_path: Path) -> None:
+def test_entries_are_checked_on_load(tmp_path: Path) -> None:
     cache = CheckpointCache(tmp_path)
     settings = {"dataset": "x", "recipe": {"lr": 0.1}}
     path = cache.save("original", settings, {"w": torch.ones(2)}, {"time_original_s": 1.0})
@@ -65,3 +66,34 @@ def test_entries_are_written_atomically_and_checked_on_load(tmp_path: Path) -> N
     torch.save({"settings": {"dataset": "z"}, "state_dict": {}}, path)
     with pytest.raises(CacheError, match="was stored for other settings"):
         cache.load("original", settings)
+
+
+def test_a_write_that_fails_midway_leaves_nothing_at_the_final_name(tmp_path: Path, monkeypatch) -> None:
+    cache, settings = CheckpointCache(tmp_path), {"dataset": "x"}
+    real_save = torch.save
+
+    def save_then_fail(entry, destination):  # half an entry reaches the disk, then the process is interrupted
+        real_save(entry, destination)
+        with open(destination, "r+b") as handle:
+            handle.truncate(64)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        cache.save("original", settings, {"w": torch.ones(1000)}, {})
+    assert list(tmp_path.rglob("*")) == [tmp_path / "original"]  # no entry, no temporary file
+    assert cache.load("original", settings) is None
+
+
+def test_load_or_create_creates_once_then_reads_the_entry(tmp_path: Path) -> None:
+    cache, calls = CheckpointCache(tmp_path), []
+
+    def create():
+        calls.append(1)
+        return {"w": torch.arange(3.0)}
+
+    first, created = cache.load_or_create("state", {"a": 1}, create)
+    again, created_again = cache.load_or_create("state", {"a": 1}, create)
+    assert (created, created_again, len(calls)) == (True, False, 1)
+    assert torch.equal(again["state_dict"]["w"], first["state_dict"]["w"])
+    assert again["extra"]["time_create_s"] == first["extra"]["time_create_s"] >= 0

@@ -38,7 +38,7 @@ def make_camu(network=CNN, num_classes=3, input_shape=(1, 8, 8), terms=ALL_TERMS
         counterfactual_ce_weight=0.01,
         remain_ce_weight=0.9,
     )
-    method = CaMU(network, num_classes, input_shape, **(settings | overrides))
+    method = CaMU(network, num_classes, input_shape, seed=0, **(settings | overrides))
     method.load_original(method.network.state_dict())
     return method
 

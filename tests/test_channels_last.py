@@ -4,11 +4,11 @@ import lightning as L
 import torch
 from torch import nn
 
-from camu_lightning.bench.camu_loops import SETTINGS
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
+from camu_lightning.speed.camu_loops import SETTINGS
 
 
 def unlearn(npz, make_trainer, callbacks) -> tuple[CaMU, list[torch.Tensor]]:
@@ -24,7 +24,7 @@ def unlearn(npz, make_trainer, callbacks) -> tuple[CaMU, list[torch.Tensor]]:
         mia_attack_size=4000,
         eval_batch_size=16,
     )
-    method = CaMU(CNN, 4, (3, 32, 32), **(SETTINGS | {"batch_size": 8}))
+    method = CaMU(CNN, 4, (3, 32, 32), seed=0, **(SETTINGS | {"batch_size": 8}))
     method.load_original(method.network.state_dict())
     start = [p.detach().clone() for p in method.network.parameters()]
     make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=callbacks).fit(method, datamodule)

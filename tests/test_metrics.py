@@ -16,23 +16,23 @@ def test_slice_accuracies_accumulate_like_counting_over_the_concatenated_batches
         metric.update("forget", logits, labels)
     logits, labels = (torch.cat(parts) for parts in zip(*batches, strict=True))
     expected = 100 * np.mean(logits.argmax(1).numpy() == labels.numpy())
-    assert metric.compute(class_removal=False)["acc_forget"] == pytest.approx(expected, abs=1e-4)
+    assert metric.compute()["acc_forget"] == pytest.approx(expected, abs=1e-4)
     metric.reset()
     metric.update("forget", torch.eye(5), torch.arange(5))
-    assert metric.compute(class_removal=False)["acc_forget"] == pytest.approx(100.0)
+    assert metric.compute()["acc_forget"] == pytest.approx(100.0)
 
 
 def test_accuracy_toy_oracle() -> None:
     metric = SliceAccuracies(num_classes=3)
     metric.update("test", torch.eye(3)[[0, 1, 1, 2]], torch.tensor([0, 1, 2, 2]))
-    assert metric.compute(class_removal=False)["acc_test"] == pytest.approx(75.0)
+    assert metric.compute()["acc_test"] == pytest.approx(75.0)
 
 
 def test_class_removal_routes_test_rows_by_their_class() -> None:
     metric = SliceAccuracies(num_classes=3)
     labels = torch.tensor([0, 0, 1, 2])
     metric.update("test", torch.eye(3)[[1, 0, 1, 2]], labels, in_forget_classes=labels == 0)
-    result = metric.compute(class_removal=True)
+    result = metric.compute()
     assert result["acc_test_forget"] == pytest.approx(50.0)
     assert result["acc_test_remain"] == pytest.approx(100.0)
     assert result["acc_test"] == pytest.approx(75.0)

@@ -118,11 +118,6 @@ class UnlearningDataModule(L.LightningDataModule):
         return arrays
 
     @property
-    def seed(self) -> int:
-        """The run seed, which also seeds the attacks."""
-        return self.hparams.split_seed
-
-    @property
     def class_removal(self) -> bool:
         return self.hparams.forget_classes is not None
 
@@ -150,6 +145,11 @@ class UnlearningDataModule(L.LightningDataModule):
         else:
             forget, classes = read_forget_indices(hp.forget_indices, len(labels)), ()
         return make_split(forget, len(labels), hp.forget_repeat, hp.split_seed, classes)
+
+    @property
+    def forget_rows(self) -> list[int]:
+        """The training indices of D_f: the deletion request of methods that retrain on rows they choose (SISA)."""
+        return self.split.forget.tolist()
 
     def dataset_identity(self) -> str:
         """The dataset's name, or for a user's .npz file its content hash (paths never enter cache keys)."""
@@ -183,6 +183,13 @@ class UnlearningDataModule(L.LightningDataModule):
         """Training inputs of the given training indices (a fresh augmentation where the pipeline has one)."""
         return self.pipeline.train(self.arrays.x_train[rows])
 
+    @cached_property
+    def train_rows(self) -> ImageRows:
+        """Every training sample with the train transform, position = dataset index: for methods that train on rows
+        of their own choosing (SISA's shards)."""
+        arrays = self.arrays
+        return ImageRows(arrays.x_train, arrays.y_train, torch.arange(len(arrays.y_train)), self.pipeline.train)
+
     def build_tuples(self) -> CounterfactualTuples:
         """The counterfactual tuples of this run, built on first call."""
         if self.tuples is None:
@@ -212,11 +219,17 @@ class UnlearningDataModule(L.LightningDataModule):
             dataset = self.stream(name, request)
             if name == "forget_then_remain":
                 sizes = [len(self.split.forget), len(self.split.remain)]
+                batch_sizes = [request.forget_batch_size or request.batch_size, request.batch_size]
+                trainer = self.trainer
                 sampler = PartsBatchSampler(
-                    sizes, [request.forget_batch_size or request.batch_size, request.batch_size]
+                    dataset, sizes, batch_sizes, self.hparams.split_seed, trainer.world_size, trainer.global_rank
                 )
                 loaders[name] = DataLoader(
-                    dataset, batch_sampler=sampler, collate_fn=collate_batch, num_workers=self.hparams.num_workers
+                    dataset,
+                    batch_size=None,
+                    sampler=sampler,
+                    collate_fn=collate_batch,
+                    num_workers=self.hparams.num_workers,
                 )
             else:
                 loaders[name] = self._loader(dataset, request.batch_size, shuffle=True)
@@ -239,6 +252,7 @@ class UnlearningDataModule(L.LightningDataModule):
                 torch.from_numpy(split.remain),
                 view,
                 {"mia_role": roles["remain"][0], "mia_weight": roles["remain"][1]},
+                with_position=True,
             ),
             "forget": ImageRows(
                 arrays.x_train,
@@ -246,8 +260,11 @@ class UnlearningDataModule(L.LightningDataModule):
                 torch.from_numpy(split.forget),
                 view,
                 {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]},
+                with_position=True,
             ),
-            "test": ImageRows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns),
+            "test": ImageRows(
+                arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns, with_position=True
+            ),
         }
 
     def _eval_loaders(self) -> list[DataLoader]:

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 FORGET_STREAM, SAMPLE_STREAM, PAIRING_STREAM, MASK_STREAM, LABEL_STREAM, ATTACK_STREAM, MIXTURE_STREAM = range(7)
+PARTS_STREAM, UNROLL_STREAM = 7, 8
 
 
-def seeded_rng(seed: int, stream: int) -> np.random.Generator:
-    """An independent generator for one named random choice of a run."""
-    return np.random.default_rng([seed, stream])
+def seeded_rng(seed: int, stream: int, *more: int) -> np.random.Generator:
+    """An independent generator for one named random choice of a run (`more` tells repeated draws apart)."""
+    return np.random.default_rng([seed, stream, *more])
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from camu_lightning.data.counterfactual import CounterfactualTuples
 from camu_lightning.data.datasets import ImageArrays
 from camu_lightning.data.rows import ImageRows, TensorRows
-from camu_lightning.data.splits import MIXTURE_STREAM, ForgetSplit, seeded_rng
+from camu_lightning.data.splits import MIXTURE_STREAM, PARTS_STREAM, ForgetSplit, seeded_rng
 from camu_lightning.data.transforms import InputPipeline
 
 STREAM_NAMES = (
@@ -60,26 +61,42 @@ class Stream:
             raise ValueError(f"remain_fraction must be in [0, 1], got {self.remain_fraction}")
 
 
-class PartsBatchSampler(Sampler[list[int]]):
-    """Batches of consecutive parts of a dataset, part after part, each part shuffled afresh per epoch.
+class PartsBatchSampler(DistributedSampler):
+    """Batches of consecutive parts of a dataset, part after part, each part shuffled afresh per epoch, sharded
+    by batch across ranks.
 
     Positions 0..sizes[0]-1 form part 0, the next sizes[1] positions part 1, and so on; part k is cut into
-    batches of batch_sizes[k] (the last one may be short). Shuffling draws from torch's global RNG, which the
-    run seed seeds, like a shuffled DataLoader.
+    batches of batch_sizes[k] (the last one may be short) in an order drawn from (seed, epoch, k), the same on
+    every rank. Rank r takes batches r, r + W, ... of each part, wrapping round so that every rank has as many
+    batches of each part as the others: under DDP the ranks step together, each in the same part.
+
+    It yields whole batches (use it as a DataLoader's `sampler` with `batch_size=None`) and is a
+    `DistributedSampler`, so Lightning injects no sampler of its own and sets its epoch.
     """
 
-    def __init__(self, sizes: list[int], batch_sizes: list[int]) -> None:
+    def __init__(
+        self, dataset: Dataset, sizes: list[int], batch_sizes: list[int], seed: int, num_replicas: int, rank: int
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        assert sum(sizes) == len(dataset), f"parts of {sum(sizes)} rows over a dataset of {len(dataset)}"
         self.sizes, self.batch_sizes = sizes, batch_sizes
         self.offsets = np.cumsum([0, *sizes[:-1]]).tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
-        for offset, size, batch_size in zip(self.offsets, self.sizes, self.batch_sizes, strict=True):
-            order = (torch.randperm(size) + offset).tolist()
-            for start in range(0, size, batch_size):
-                yield order[start : start + batch_size]
+        for part, (offset, size, batch_size) in enumerate(zip(self.offsets, self.sizes, self.batch_sizes, strict=True)):
+            seed = int(seeded_rng(self.seed, PARTS_STREAM, self.epoch, part).integers(2**62))
+            generator = torch.Generator().manual_seed(seed)
+            order = (torch.randperm(size, generator=generator) + offset).tolist()
+            batches = [order[start : start + batch_size] for start in range(0, size, batch_size)]
+            for step in range(self.batches_per_rank(size, batch_size)):
+                yield batches[(self.rank + step * self.num_replicas) % len(batches)]
+
+    def batches_per_rank(self, size: int, batch_size: int) -> int:
+        batches = math.ceil(size / batch_size)
+        return math.ceil(batches / self.num_replicas)
 
     def __len__(self) -> int:
-        return sum(-(-size // batch) for size, batch in zip(self.sizes, self.batch_sizes, strict=True))
+        return sum(self.batches_per_rank(size, batch) for size, batch in zip(self.sizes, self.batch_sizes, strict=True))
 
 
 def stream_dataset(

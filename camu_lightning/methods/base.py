@@ -7,6 +7,7 @@ metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reus
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
+from camu_lightning.data.rows import gather_rows
 from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
 
 
@@ -59,18 +61,33 @@ class UnlearningMethod(L.LightningModule):
             weights into it before fit.
         num_classes: linked from the data module.
         input_shape: (channels, height, width), linked from the data module.
+        seed: the run seed (linked from seed_everything): seeds the attacks and any state the method draws.
     """
 
     # False for methods that start from their own init (Retrain) or training-time state (SISA).
     starts_from_original = True
+    # False for methods whose unlearning is not a training loop Lightning can shard (SISA's shard stages, Unroll's
+    # recorded pass): `camu fit` refuses them on several devices.
+    distributable = True
+    # True for methods whose unlearned model depends on the split and their recipe alone (Retrain): the CLI caches
+    # it, and a rerun of the same split loads it instead of training.
+    caches_unlearned_model = False
 
-    def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int], seed: int) -> None:
         super().__init__()
+        # The subclass's arguments, from its frame (or the CLI's config, network as its class path and init args),
+        # less the data the CLI links in: SISA's rows and deletion request are inputs, not settings, and a link the
+        # subclass does not take (pixel statistics) would break load_from_checkpoint.
+        self.save_hyperparameters(frame=inspect.currentframe().f_back)
+        takes = inspect.signature(type(self).__init__).parameters
+        self.remove_ignored_hparams(
+            ["train_rows", "forget_rows", *[name for name in self.hparams if name not in takes and name[0] != "_"]]
+        )
         self.network_factory = network
         self.network = network(num_classes, tuple(input_shape))
         self.timer = UnlearningTimer()
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
-        self.attack_rows: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.attack_rows: list[dict[str, Tensor]] = []
         self.evaluation: dict[str, dict[str, float]] = {}
 
     # ----------------------------------------------------------------- what a method provides
@@ -113,6 +130,14 @@ class UnlearningMethod(L.LightningModule):
         if not all(bool(torch.isfinite(p).all()) for p in self.network.parameters()):
             raise DivergenceError(type(self).__name__, self.current_epoch, self.global_step, float("nan"))
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Built by the CLI, the network hyperparameter is its config; given as a class (Python API), it is stored as
+        # its class path, so the checkpoint still loads with weights_only=True (pass network= to rebuild it).
+        network = checkpoint.get("hyper_parameters", {}).get("network")
+        if network is not None and not isinstance(network, dict):
+            network = getattr(network, "func", network)
+            checkpoint["hyper_parameters"]["network"] = {"class_path": f"{network.__module__}.{network.__qualname__}"}
+
     # ----------------------------------------------------------------- the unlearning clock
     @property
     def time_unlearn_s(self) -> float:
@@ -140,10 +165,10 @@ class UnlearningMethod(L.LightningModule):
 
     # ----------------------------------------------------------------- evaluation
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate_batch("val", batch, EVAL_SETS[dataloader_idx])
+        self._evaluate_batch("val", batch, dataloader_idx)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate_batch("test", batch, EVAL_SETS[dataloader_idx])
+        self._evaluate_batch("test", batch, dataloader_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._finish_evaluation("val")
@@ -151,17 +176,22 @@ class UnlearningMethod(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._finish_evaluation("test")
 
-    def _evaluate_batch(self, stage: str, batch: dict[str, Tensor], set_name: str) -> None:
-        logits = self.evaluation_logits(batch["x"])
-        self.stage_accuracies[stage].update(set_name, logits, batch["y"], batch.get("in_forget_classes"))
-        in_attack = batch["mia_role"] > 0
+    def _evaluate_batch(self, stage: str, batch: dict[str, Tensor], set_index: int) -> None:
+        # Rows a distributed sampler repeated to even out the ranks are flagged: they are counted by no metric.
+        counted = ~batch["is_padding"] if "is_padding" in batch else slice(None)
+        logits = self.evaluation_logits(batch["x"])[counted]
+        rows = {name: value[counted] for name, value in batch.items() if name not in ("x", "is_padding")}
+        self.stage_accuracies[stage].update(EVAL_SETS[set_index], logits, rows["y"], rows.get("in_forget_classes"))
+        in_attack = rows["mia_role"] > 0
         if in_attack.any():
             self.attack_rows.append(
-                (
-                    sorted_softmax(logits[in_attack]).cpu(),
-                    batch["mia_role"][in_attack].cpu(),
-                    batch["mia_weight"][in_attack].cpu(),
-                )
+                {
+                    "features": sorted_softmax(logits[in_attack]).cpu(),
+                    "role": rows["mia_role"][in_attack].cpu(),
+                    "copies": rows["mia_weight"][in_attack].cpu(),
+                    # a global row identity, so every rank count gives the attack its rows in one order
+                    "order": (set_index * 2**40 + rows["index"][in_attack]).cpu(),
+                }
             )
 
     def _finish_evaluation(self, stage: str) -> None:
@@ -169,7 +199,7 @@ class UnlearningMethod(L.LightningModule):
             self.stage_accuracies[stage].reset()
             self.attack_rows.clear()
             return
-        metrics = self.stage_accuracies[stage].compute(self.trainer.datamodule.class_removal)  # synced across ranks
+        metrics = self.stage_accuracies[stage].compute()  # synced across ranks
         self.stage_accuracies[stage].reset()
         metrics["mia"] = self._paper_mia()
         # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
@@ -179,26 +209,18 @@ class UnlearningMethod(L.LightningModule):
         self.evaluation[stage] = metrics
 
     def _paper_mia(self) -> float:
-        """The attack, on rank 0 over every rank's rows (NaN on the other ranks)."""
-        rows = [torch.cat(parts) for parts in zip(*self.attack_rows, strict=True)]
+        """The attack, on rank 0 over every rank's rows in global row order (NaN on the other ranks)."""
+        rows = gather_rows(self.attack_rows)
         self.attack_rows.clear()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, rows)
-            if not self.trainer.is_global_zero:
-                return float("nan")
-            rows = [torch.cat(parts) for parts in zip(*gathered, strict=True)]
-        features, roles, copies = rows
+        if rows is None:
+            return float("nan")
+        features, roles, copies = rows["features"], rows["role"], rows["copies"]
         rows = {
             role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
             for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)
         }
         return paper_mia(
-            rows[TRAIN_MEMBER],
-            rows[TRAIN_NONMEMBER],
-            rows[EVAL_MEMBER],
-            rows[EVAL_NONMEMBER],
-            seed=self.trainer.datamodule.seed,
+            rows[TRAIN_MEMBER], rows[TRAIN_NONMEMBER], rows[EVAL_MEMBER], rows[EVAL_NONMEMBER], seed=self.hparams.seed
         )
 
     def unlearning_summary(self) -> dict[str, Any]:

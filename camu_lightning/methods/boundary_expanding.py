@@ -33,12 +33,12 @@ class BoundaryExpanding(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         lr: float,
         momentum: float,
         batch_size: int,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
-        self.save_hyperparameters(ignore=["network"])
+        super().__init__(network, num_classes, input_shape, seed)
         self.widened = False
 
     def train_streams(self) -> dict[str, int]:

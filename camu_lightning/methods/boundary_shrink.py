@@ -31,6 +31,7 @@ class BoundaryShrink(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         epsilon: float,
         lr: float,
         momentum: float,
@@ -38,10 +39,9 @@ class BoundaryShrink(UnlearningMethod):
         pixel_mean: tuple[float, ...] | None = None,
         pixel_std: tuple[float, ...] | None = None,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if not 0 < epsilon <= 1:
             raise ValueError(f"model.epsilon must be in (0, 1], got {epsilon}")
-        self.save_hyperparameters(ignore=["network"])
         self.original = Frozen(self.network)
         scale = (lambda values: torch.tensor(values).view(1, -1, 1, 1)) if pixel_mean is not None else None
         self.register_buffer("mean", scale(pixel_mean) if scale else torch.zeros(1, 1, 1, 1), persistent=False)
@@ -76,11 +76,13 @@ class BoundaryShrink(UnlearningMethod):
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor:
         forget = batch["forget_fixed"]
-        if self.targets is None:
-            self.targets = torch.full(
-                (len(self.trainer.train_dataloader["forget_fixed"].dataset),), -1, dtype=torch.long, device=self.device
-            )
         index = forget["index"]
+        size = int(index.max()) + 1
+        if self.targets is None or size > len(self.targets):  # grown to the largest forget position seen (-1: unknown)
+            grown = torch.full((size,), -1, dtype=torch.long, device=self.device)
+            if self.targets is not None:
+                grown[: len(self.targets)] = self.targets
+            self.targets = grown
         unknown = self.targets[index] < 0
         if unknown.any():  # first sight of these samples: the search runs once per sample, as the inputs are fixed
             self.targets[index[unknown]] = self.neighbour_search(forget["x"][unknown], forget["y"][unknown])[1]

@@ -58,6 +58,7 @@ class CaMU(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         kl_lr: float,
         ce_lr: float,
         weight_decay: float,
@@ -68,7 +69,7 @@ class CaMU(UnlearningMethod):
         counterfactual_ce_weight: float,
         remain_ce_weight: float,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         unknown = sorted(set(terms) - set(TERMS))
         if unknown or not terms:
             raise ValueError(f"model.terms must be a non-empty subset of {', '.join(TERMS)}; got {terms}")
@@ -77,7 +78,6 @@ class CaMU(UnlearningMethod):
                 raise ValueError(f"model.{name} must be > 0, got {value}")
         if weight_decay < 0:
             raise ValueError(f"model.weight_decay must be >= 0, got {weight_decay}")
-        self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
         self.original = Frozen(self.network)
         self.frozen_embeddings = FrozenEmbeddings(self.original)

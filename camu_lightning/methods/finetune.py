@@ -30,6 +30,7 @@ class Finetune(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         lr: float,
         weight_decay: float,
         batch_size: int,
@@ -38,14 +39,13 @@ class Finetune(UnlearningMethod):
         optimizer: Literal["adam", "sgd"],
         momentum: float = 0.0,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if stream not in ("remain_sample", "remain"):
             raise ValueError(f"unknown model.stream '{stream}'; choose from: remain_sample, remain")
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown model.optimizer '{optimizer}'; choose from: adam, sgd")
         if lr <= 0 or batch_size < 1:
             raise ValueError(f"model.lr and model.batch_size must be > 0, got {lr}, {batch_size}")
-        self.save_hyperparameters(ignore=["network"])
 
     def train_streams(self) -> dict[str, int]:
         return {self.hparams.stream: self.hparams.batch_size}

@@ -34,6 +34,7 @@ class NGrad(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         mode: Literal["neggrad_plus", "ascent"],
         lr: float,
         alpha: float,
@@ -44,14 +45,13 @@ class NGrad(UnlearningMethod):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if mode not in ("neggrad_plus", "ascent"):
             raise ValueError(f"unknown model.mode '{mode}'; choose from: neggrad_plus, ascent")
         if not 0 <= alpha <= 1:
             raise ValueError(f"model.alpha must be in [0, 1], got {alpha}")
         if lr <= 0 or clip_norm <= 0:
             raise ValueError(f"model.lr and model.clip_norm must be > 0, got {lr}, {clip_norm}")
-        self.save_hyperparameters(ignore=["network"])
         self.start: list[Tensor] = []
 
     def train_streams(self) -> dict[str, int]:

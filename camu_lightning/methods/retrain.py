@@ -24,22 +24,23 @@ class Retrain(UnlearningMethod):
     """
 
     starts_from_original = False
+    caches_unlearned_model = True
 
     def __init__(
         self,
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         lr: float,
         weight_decay: float,
         batch_size: int,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if lr <= 0 or batch_size < 1 or weight_decay < 0:
             raise ValueError(
                 f"model: lr and batch_size must be > 0 and weight_decay >= 0, got {lr}, {batch_size}, {weight_decay}"
             )
-        self.save_hyperparameters(ignore=["network"])
 
     def train_streams(self) -> dict[str, int]:
         return {"remain": self.hparams.batch_size}

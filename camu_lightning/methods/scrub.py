@@ -50,6 +50,7 @@ class SCRUB(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         optimizer: Literal["sgd", "adam"],
         lr: float,
         momentum: float,
@@ -63,12 +64,11 @@ class SCRUB(UnlearningMethod):
         forget_batch_size: int,
         remain_batch_size: int,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"unknown model.optimizer '{optimizer}'; choose from: sgd, adam")
         if msteps < 0 or temperature <= 0 or lr <= 0:
             raise ValueError(f"model.msteps must be >= 0, temperature and lr > 0; got {msteps}, {temperature}, {lr}")
-        self.save_hyperparameters(ignore=["network"])
         self.original = Frozen(self.network)
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:

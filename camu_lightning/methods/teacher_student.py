@@ -33,6 +33,7 @@ class TeacherStudent(UnlearningMethod):
         network: NetworkFactory,
         num_classes: int,
         input_shape: tuple[int, int, int],
+        seed: int,
         lr: float,
         weight_decay: float,
         batch_size: int,
@@ -40,7 +41,7 @@ class TeacherStudent(UnlearningMethod):
         remain_fraction: float,
         kl_reduction: Literal["batchmean", "mean"],
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if kl_reduction not in ("batchmean", "mean"):
             raise ValueError(f"unknown model.kl_reduction '{kl_reduction}'; choose from: batchmean, mean")
         if temperature <= 0 or not 0 < remain_fraction <= 1:
@@ -48,7 +49,6 @@ class TeacherStudent(UnlearningMethod):
                 f"model.temperature must be > 0 and model.remain_fraction in (0, 1], got "
                 f"{temperature}, {remain_fraction}"
             )
-        self.save_hyperparameters(ignore=["network"])
         self.original = Frozen(self.network)
         # A fresh constructor under the run's RNG, never trained.
         self.incompetent = Frozen(network(num_classes, tuple(input_shape)))

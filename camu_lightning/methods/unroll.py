@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from camu_lightning.data.splits import UNROLL_STREAM, seeded_rng
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 
@@ -26,8 +27,12 @@ class UnrollRecorder(L.LightningModule):
     def __init__(self, network: nn.Module, lr: float, batch_size: int) -> None:
         super().__init__()
         self.network, self.lr, self.batch_size = network, lr, batch_size
-        self.added_back = {name: torch.zeros_like(p) for name, p in network.named_parameters()}
+        self.added_back: dict[str, Tensor] = {}
         self.recording = False
+
+    def on_train_start(self) -> None:
+        # Here the network is on the run's device, so the sum stays there and no step copies a gradient to the host.
+        self.added_back = {name: torch.zeros_like(p) for name, p in self.network.named_parameters()}
 
     def train_streams(self) -> dict[str, Stream]:
         return {"forget_then_remain": Stream(self.batch_size)}
@@ -59,13 +64,20 @@ class Unroll(UnlearningMethod):
         batch_size: its batch size (32).
     """
 
+    distributable = False
+
     def __init__(
-        self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int], lr: float, batch_size: int
+        self,
+        network: NetworkFactory,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        seed: int,
+        lr: float,
+        batch_size: int,
     ) -> None:
-        super().__init__(network, num_classes, input_shape)
+        super().__init__(network, num_classes, input_shape, seed)
         if lr <= 0 or batch_size < 1:
             raise ValueError(f"model.lr and model.batch_size must be > 0, got {lr}, {batch_size}")
-        self.save_hyperparameters(ignore=["network"])
         self.added_back: dict[str, Tensor] = {}
 
     def training_state_settings(self) -> dict[str, Any]:
@@ -73,13 +85,18 @@ class Unroll(UnlearningMethod):
             "method": "Unroll",
             "lr": self.hparams.lr,
             "batch_size": self.hparams.batch_size,
+            "seed": self.hparams.seed,
             "split_dependent": True,
         }
 
     def create_training_state(self, datamodule: L.LightningDataModule, trainer_settings: dict[str, Any]) -> dict:
         recorder = UnrollRecorder(copy.deepcopy(self.network), self.hparams.lr, self.hparams.batch_size)
         trainer = L.Trainer(**(trainer_settings | {"max_epochs": 1, "precision": "32-true"}))
-        trainer.fit(recorder, datamodule=datamodule)
+        # Its own seed for whatever draws from the global RNG (augmentation), so the pass is the same whether it
+        # runs right after the original was trained or after a cached one was loaded; the batch order is seeded.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seeded_rng(self.hparams.seed, UNROLL_STREAM).integers(2**62)))
+            trainer.fit(recorder, datamodule=datamodule)
         state_dict = {key: value.detach().cpu() for key, value in recorder.network.state_dict().items()}
         return {"recorded": state_dict, "added_back": {k: v.cpu() for k, v in recorder.added_back.items()}}
 

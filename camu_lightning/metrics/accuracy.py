@@ -13,7 +13,7 @@ class SliceAccuracies(nn.Module):
     """acc_remain, acc_forget, acc_test and, in class removal, acc_test_remain / acc_test_forget (percent).
 
     The test set is passed once; its rows are routed to the test_remain or test_forget slice by whether their
-    label is a removed class.
+    label is a removed class. Class removal is known from the data: test rows that carry `in_forget_classes`.
     """
 
     def __init__(self, num_classes: int) -> None:
@@ -21,20 +21,23 @@ class SliceAccuracies(nn.Module):
         self.slices = nn.ModuleDict(
             {key: MulticlassAccuracy(num_classes=num_classes, average="micro") for key in CLASS_KEYS}
         )
+        self.class_removal = False
 
     def update(self, set_name: str, logits: Tensor, labels: Tensor, in_forget_classes: Tensor | None = None) -> None:
         """Args: set_name: remain, forget or test; in_forget_classes: per test row, whether its class is removed."""
         predictions = logits.argmax(dim=1)
         self.slices[f"acc_{set_name}"].update(predictions, labels)
         if set_name == "test" and in_forget_classes is not None:
+            self.class_removal = True
             for key, rows in (("acc_test_forget", in_forget_classes), ("acc_test_remain", ~in_forget_classes)):
                 if rows.any():
                     self.slices[key].update(predictions[rows], labels[rows])
 
-    def compute(self, class_removal: bool) -> dict[str, float]:
-        keys = CLASS_KEYS if class_removal else RANDOM_KEYS
+    def compute(self) -> dict[str, float]:
+        keys = CLASS_KEYS if self.class_removal else RANDOM_KEYS
         return {key: 100 * float(self.slices[key].compute()) for key in keys}
 
     def reset(self) -> None:
         for metric in self.slices.values():
             metric.reset()
+        self.class_removal = False

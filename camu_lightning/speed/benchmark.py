@@ -1,6 +1,6 @@
 """Speed benchmark: the CaMU loop, original/Retrain training, evaluation and split construction, in one process.
 
-    python -m camu_lightning.bench.speed --root ../shared/data --scenarios random class [--epochs 3] [--e2e]
+    python -m camu_lightning.speed.benchmark --root ../shared/data --scenarios random class [--epochs 3] [--e2e]
 
 The CaMU loop runs three ways on the same tuples, seed and epochs:
 (a) naive: plain PyTorch with per-sample Datasets and DataLoader(batch 32, shuffle) over the tuples and over
@@ -34,8 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from camu_lightning.bench.camu_loops import SETTINGS, PerSampleImages, limit_camu, naive_camu
-from camu_lightning.bench.measure import (
+from camu_lightning.channels_last import ChannelsLast
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import CaMU
+from camu_lightning.models import CNN
+from camu_lightning.original import Classifier
+from camu_lightning.speed.camu_loops import SETTINGS, PerSampleImages, limit_camu, naive_camu
+from camu_lightning.speed.measure import (
     console,
     machine,
     peak_rss_mb,
@@ -46,12 +51,7 @@ from camu_lightning.bench.measure import (
     stopwatch,
     timed_in_rotation,
 )
-from camu_lightning.channels_last import ChannelsLast
-from camu_lightning.cli import quiet_known_noise
-from camu_lightning.data import UnlearningDataModule
-from camu_lightning.methods import CaMU
-from camu_lightning.models import CNN
-from camu_lightning.original import Classifier
+from camu_lightning.terminal import set_up_terminal
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
@@ -87,7 +87,7 @@ class OrderRecorder(L.Callback):
 def suite_camu(datamodule, state, epochs, callbacks=(), precision="32-true") -> CaMU:
     torch.manual_seed(0)
     datamodule.tuples = None  # rebuilt inside the timer, as in a real run
-    method = CaMU(CNN, datamodule.num_classes, datamodule.input_shape, **SETTINGS)
+    method = CaMU(CNN, datamodule.num_classes, datamodule.input_shape, seed=0, **SETTINGS)
     method.load_original(state)
     quiet_trainer(max_epochs=epochs, callbacks=list(callbacks), precision=precision).fit(method, datamodule)
     return method
@@ -222,7 +222,7 @@ class EpochClock(L.Callback):
 
 
 def evaluation_row(datamodule, state, layout: str) -> dict[str, Any]:
-    method = CaMU(CNN, 10, datamodule.input_shape, **SETTINGS)
+    method = CaMU(CNN, 10, datamodule.input_shape, seed=0, **SETTINGS)
     method.load_original(state)
     callbacks = [ChannelsLast()] if layout == "channels_last" else []
     seconds = stopwatch(lambda: quiet_trainer(callbacks=callbacks).test(method, datamodule, verbose=False))
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    quiet_known_noise()
+    set_up_terminal()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-Trainer device banners
     torch.manual_seed(0)
     report: dict[str, Any] = {"machine": machine(), "settings": {key: str(value) for key, value in vars(args).items()}}

@@ -1,0 +1,48 @@
+"""What a method needs before it unlearns, each from the cache or created and cached: the original's weights, the
+method's training-time state (SISA's shards, Unroll's recorded pass), or its whole result (Retrain)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+
+from camu_lightning.cache import CheckpointCache, RunKeys
+from camu_lightning.methods import UnlearningMethod
+from camu_lightning.original import OriginalRecipe, original_weights
+
+
+def prepare_method(
+    method: UnlearningMethod,
+    datamodule: L.LightningDataModule,
+    cache: CheckpointCache,
+    keys: RunKeys,
+    recipe: OriginalRecipe,
+    trainer_settings: dict[str, Any],
+    unlearned_key: dict[str, Any],
+) -> dict[str, Any]:
+    """Load what the method starts from into it; returns what results.json says of where each piece came from.
+
+    Args:
+        trainer_settings: a nested Trainer's settings for what must be trained (the run's devices and precision).
+        unlearned_key: the cache settings of the method's result, for methods that cache it (Retrain).
+    """
+    results: dict[str, Any] = {}
+    original_key = keys.original(recipe.training_settings(), recipe.precision)
+    if method.starts_from_original:
+        state_dict, results = original_weights(
+            recipe, method.network, method.network_factory, datamodule, cache, original_key, trainer_settings
+        )
+        method.load_original(state_dict)
+    if (state := method.training_state_settings()) is not None:
+        origin = original_key if method.starts_from_original else None
+        settings = keys.training_state(origin, state, str(trainer_settings["precision"]))
+        entry, created = cache.load_or_create(
+            "state", settings, lambda: method.create_training_state(datamodule, trainer_settings)
+        )
+        method.load_training_state(entry["state_dict"])
+        results |= {"time_prepare_s": entry["extra"]["time_create_s"], "prepare_from_cache": not created}
+    if method.caches_unlearned_model and (entry := cache.load("unlearned", unlearned_key)) is not None:
+        method.network.load_state_dict(entry["state_dict"])
+        results |= {"unlearned_from_cache": True, "time_unlearn_s": entry["extra"]["time_unlearn_s"]}
+    return results
