@@ -1,50 +1,34 @@
-"""CaMU under Lightning's DDP on two CPU processes (gloo): identical weights, sharded tuples, exact metrics."""
+"""Lightning's DDP on two CPU processes (gloo): every method keeps its ranks in step, evaluation counts each row
+once and the attack sees the rows of one process, in the same order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
+import pytest
 import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
+from camu_lightning.cli import CamuCLI
+from camu_lightning.data import UnlearningDataModule
+from camu_lightning.methods import UnlearningMethod
+from tests.conftest import make_image_npz
 from tests.test_camu import make_camu
+from tests.test_cli import REPO, expect_one_line_error, run_camu
+from tests.test_methods import METHODS, mnist_config
+
+DISTRIBUTABLE = [method for method in METHODS if method.distributable]
 
 
-class RankChecks(L.Callback):
-    """Runs inside every rank: gathers what each rank saw and trained, and asserts on it."""
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.seen: list[int] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen += batch["counterfactual"]["index"].tolist()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        per_rank = [None, None]
-        dist.all_gather_object(per_rank, self.seen)
-        assert not set(per_rank[0]) & set(per_rank[1]), "a tuple went to both ranks"
-        assert sorted(per_rank[0] + per_rank[1]) == list(range(len(trainer.datamodule.split.forget)))
-
-    def on_train_end(self, trainer, pl_module):
-        weights = torch.cat([p.detach().flatten() for p in pl_module.network.parameters()])
-        per_rank = [torch.zeros_like(weights), torch.zeros_like(weights)]
-        dist.all_gather(per_rank, weights)
-        assert torch.equal(per_rank[0], per_rank[1]), "the ranks' weights differ"
-
-    def on_test_end(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            torch.save(pl_module.evaluation["test"], trainer.default_root_dir + "/metrics.pt")
-
-
-def test_camu_under_ddp_keeps_ranks_in_step_shards_tuples_and_counts_each_row_once(tiny_datamodule, tmp_path) -> None:
-    datamodule, method = tiny_datamodule, make_camu(batch_size=3)
+def ddp_trainer(tmp_path: Path, **overrides) -> L.Trainer:
     # find_unused_parameters: CaMU's representation step never reaches the head (fc2); with zero gradients instead
     # of none, Adam's weight decay would move the head in that step and change the method.
-    strategy = DDPStrategy(start_method="spawn", find_unused_parameters=True)
-    trainer = L.Trainer(
+    settings = dict(
         accelerator="cpu",
         devices=2,
-        strategy=strategy,
+        strategy=DDPStrategy(start_method="spawn", find_unused_parameters=True),
         max_epochs=2,
         logger=False,
         enable_checkpointing=False,
@@ -52,21 +36,78 @@ def test_camu_under_ddp_keeps_ranks_in_step_shards_tuples_and_counts_each_row_on
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=str(tmp_path),
-        callbacks=[RankChecks()],
     )
+    return L.Trainer(**(settings | overrides))
+
+
+class RankChecks(L.Callback):
+    """Runs inside every rank: the ranks' weights agree after training, and rank 0 saves the test metrics."""
+
+    def on_train_end(self, trainer, pl_module):
+        weights = torch.cat([p.detach().flatten() for p in pl_module.network.parameters()])
+        per_rank = [torch.zeros_like(weights), torch.zeros_like(weights)]
+        dist.all_gather(per_rank, weights)
+        assert torch.equal(per_rank[0], per_rank[1]), "the ranks' weights differ"
+        assert not torch.equal(weights, self.start), "training did not change the weights"
+
+    def on_fit_start(self, trainer, pl_module):
+        self.start = torch.cat([p.detach().flatten().clone() for p in pl_module.network.parameters()])
+
+    def on_test_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            torch.save(pl_module.evaluation["test"], Path(trainer.default_root_dir) / "metrics.pt")
+
+
+def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(tmp_path) -> None:
+    # 62 training rows, 13 forgotten: slices of 49 / 13 / 31 rows, none divisible by 2 ranks, so padding happens.
+    dataset = make_image_npz(tmp_path / "odd.npz", num_train=62, num_test=31)
+    datamodule = UnlearningDataModule(
+        dataset=str(dataset),
+        forget_fraction=0.21,
+        forget_repeat=1,
+        split_seed=0,
+        cf_label_rule="keep_remain",
+        pipeline="plain",
+        mia_attack_size=4000,
+        eval_batch_size=8,
+    )
+    assert (len(datamodule.split.remain), len(datamodule.split.forget)) == (49, 13)
+    method = make_camu(batch_size=3)
+    trainer = ddp_trainer(tmp_path, callbacks=[RankChecks()])
     trainer.fit(method, datamodule)
     trainer.test(method, datamodule)
     distributed = torch.load(tmp_path / "metrics.pt", weights_only=True)
-    # The same weights evaluated in one process: each accuracy must match exactly (no padded row counted).
-    single = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
+    # The same weights evaluated in one process: every metric, the attack included, must match exactly.
+    single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
     single.test(method, datamodule, verbose=False)
-    for key in ("acc_remain", "acc_forget", "acc_test"):
-        assert distributed[key] == method.evaluation["test"][key], key
-    assert 0 <= distributed["mia"] <= 100
+    assert distributed == method.evaluation["test"]
+    assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia"}
+
+
+@pytest.mark.parametrize("method", DISTRIBUTABLE, ids=lambda cls: cls.__name__)
+def test_every_distributable_method_trains_under_ddp_with_ranks_in_step(method, tmp_path, tiny_npz) -> None:
+    cli = CamuCLI(
+        UnlearningMethod,
+        UnlearningDataModule,
+        subclass_mode_model=True,
+        auto_configure_optimizers=False,
+        run=False,
+        args=["--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz)],
+    )
+    # The first epoch of every stream, cut short: odd batch counts per rank, SCRUB's forget and remain parts.
+    trainer = ddp_trainer(tmp_path, max_epochs=1, limit_val_batches=0, callbacks=[RankChecks()])
+    trainer.fit(cli.model, cli.datamodule)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if not m.distributable], ids=lambda cls: cls.__name__)
+def test_methods_that_cannot_be_distributed_are_refused_on_two_devices(method, tmp_path, tiny_npz, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(
+            tmp_path,
+            tiny_npz,
+            *("--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"),
+            config=mnist_config(method),
+        )
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, f"{method.__name__} runs on one device only: set trainer.devices 1")
+    assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))

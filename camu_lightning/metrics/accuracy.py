@@ -25,10 +25,13 @@ class SliceAccuracies(nn.Module):
 
     def update(self, set_name: str, logits: Tensor, labels: Tensor, in_forget_classes: Tensor | None = None) -> None:
         """Args: set_name: remain, forget or test; in_forget_classes: per test row, whether its class is removed."""
+        if set_name == "test" and in_forget_classes is not None:
+            self.class_removal = True
+        if len(labels) == 0:  # a batch of padding rows only (distributed evaluation)
+            return
         predictions = logits.argmax(dim=1)
         self.slices[f"acc_{set_name}"].update(predictions, labels)
         if set_name == "test" and in_forget_classes is not None:
-            self.class_removal = True
             for key, rows in (("acc_test_forget", in_forget_classes), ("acc_test_remain", ~in_forget_classes)):
                 if rows.any():
                     self.slices[key].update(predictions[rows], labels[rows])
