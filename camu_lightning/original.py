@@ -7,6 +7,7 @@ fresh init; the CNN trains 10 epochs at lr 1e-3, ResNet-18 20 epochs at lr 5e-5.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,7 +92,9 @@ class Classifier(L.LightningModule):
             self.network.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
         if self.optimizer_state is not None:  # after the strategy moved the network: the moments follow it
-            optimizer.load_state_dict(self.optimizer_state)
+            # A copy: Adam keeps loaded tensors that already have the parameter's device and dtype, and steps them in
+            # place, which would rewrite the stored state it came from (an earlier stage's checkpoint).
+            optimizer.load_state_dict(copy.deepcopy(self.optimizer_state))
         return optimizer
 
 

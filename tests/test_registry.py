@@ -1,0 +1,76 @@
+"""Every registered method through the real `camu fit`: it unlearns, logs finite losses, reloads from its checkpoint
+with no extra argument, and gives the same numbers whether the cache was cold or warm."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from camu_lightning.methods import UnlearningMethod
+from tests.test_cli import run_camu
+from tests.test_methods import METHODS, mnist_config
+
+RUNS: dict[str, dict] = {}  # what RunWatch saw, per method, for the test that ran it
+
+
+class RunWatch(L.Callback):
+    """Records the network before unlearning (after the CLI loaded the original or the method's state), checks
+    every logged training value, and saves the final checkpoint."""
+
+    def setup(self, trainer, pl_module, stage):
+        if stage == "fit":
+            RUNS[type(pl_module).__name__] = {"before": clone(pl_module), "logged": []}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        logged = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("train/")}
+        RUNS[type(pl_module).__name__]["logged"].append(logged)
+
+    def on_fit_end(self, trainer, pl_module):
+        path = Path(trainer.default_root_dir) / "final.ckpt"
+        trainer.save_checkpoint(path)
+        RUNS[type(pl_module).__name__] |= {"after": clone(pl_module), "checkpoint": path}
+
+
+def clone(method: UnlearningMethod) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in method.network.state_dict().items()}
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda cls: cls.__name__)
+def test_every_method_unlearns_logs_finite_losses_and_reloads_from_its_checkpoint(method, tmp_path, tiny_npz) -> None:
+    name = method.__name__
+    run_camu(
+        tmp_path,
+        tiny_npz,
+        *("--trainer.max_epochs", "1", "--trainer.log_every_n_steps", "1"),
+        *("--trainer.callbacks+=tests.test_registry.RunWatch",),
+        config=mnist_config(method),
+    )
+    run = RUNS.pop(name)
+    assert run["before"].keys() == run["after"].keys()
+    assert any(not torch.equal(run["before"][key], run["after"][key]) for key in run["before"]), "nothing unlearned"
+    logged = [value for values in run["logged"] for value in values.values()]
+    assert all(math.isfinite(value) for value in logged)
+    if method.training_state_settings is UnlearningMethod.training_state_settings:  # it has a training loop
+        assert logged, f"{name} logged no training value"
+    reloaded = method.load_from_checkpoint(run["checkpoint"], weights_only=True)
+    assert type(reloaded) is method and reloaded.hparams.seed == 0
+    assert all(torch.equal(value, reloaded.network.state_dict()[key]) for key, value in run["after"].items())
+
+
+METRICS = ("acc_remain", "acc_forget", "acc_test", "mia")
+
+
+@pytest.mark.parametrize("config", ["demo_camu", "mnist_retrain", "mnist_sisa", "mnist_unroll"])
+def test_the_same_command_gives_the_same_numbers_with_a_cold_or_a_warm_cache(config, tmp_path, tiny_npz) -> None:
+    cold = run_camu(tmp_path, tiny_npz, config=f"configs/{config}.yaml")
+    warm = run_camu(tmp_path, tiny_npz, config=f"configs/{config}.yaml")
+    created = [key for key in ("original_source", "prepare_from_cache", "unlearned_from_cache") if key in warm]
+    assert created, "the second run found nothing in the cache"
+    assert cold.get("original_source") in (None, "trained") and warm.get("original_source") in (None, "cache")
+    assert not cold.get("prepare_from_cache") and warm.get("prepare_from_cache") in (None, True)
+    numbers = [key for key in cold if key in METRICS or key.removeprefix("original_") in METRICS]
+    assert {key: warm[key] for key in numbers} == {key: cold[key] for key in numbers}
