@@ -38,12 +38,12 @@ class OriginalRecipe:
             instead; the recipe is then unused.
     """
 
-    epochs: int = 10
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    seed: int = 0
-    precision: str = "32-true"
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int
+    seed: int
+    precision: str
     checkpoint: str | None = None
 
     def __post_init__(self) -> None:

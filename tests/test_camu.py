@@ -1,5 +1,6 @@
 """The CaMU step against the spec's hand computations (camu.md section 10) and its loop invariants."""
 
+import functools
 import math
 
 import lightning as L
@@ -175,7 +176,9 @@ def test_resnet_with_augmented_remain_stream_trains_and_keeps_the_frozen_batch_n
         pipeline="cifar32",
         mia_attack_size=4000,
     )
-    method = make_camu(ResNet18, num_classes=4, input_shape=(3, 32, 32), kl_lr=1e-5, ce_lr=1e-4)
+    method = make_camu(
+        functools.partial(ResNet18, stem="cifar32"), num_classes=4, input_shape=(3, 32, 32), kl_lr=1e-5, ce_lr=1e-4
+    )
     assert not method.single_forward  # batch norm: x_r and x_f go through separate forwards
     running_mean = method.original.network.backbone.bn1.running_mean.clone()
     before = method.network.fc2.weight.detach().clone()

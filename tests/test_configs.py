@@ -53,3 +53,20 @@ def test_config_instantiates(config: Path, tiny_npz: Path, tiny_rgb_npz: Path, t
     assert type(cli.model).__name__ == class_path(config) and cli.datamodule.hparams.split_seed == 0
     inputs = cli.datamodule.pipeline.eval(cli.datamodule.arrays.x_test[:2])
     assert cli.model.network(inputs)[0].shape == (2, classes)
+
+
+def test_no_python_default_changes_results_so_the_configs_are_the_single_source() -> None:
+    import dataclasses
+    import inspect
+
+    from camu_lightning.models import ResNet18
+    from camu_lightning.original import OriginalRecipe
+
+    linked = {"pixel_mean", "pixel_std", "train_rows", "forget_rows"}  # set by the CLI from the data module
+    for method in UnlearningMethod.__subclasses__():
+        parameters = inspect.signature(method.__init__).parameters.values()
+        defaults = {p.name for p in parameters if p.default is not inspect.Parameter.empty}
+        assert defaults <= linked, f"{method.__name__} defaults {sorted(defaults - linked)} in Python"
+    recipe_defaults = {f.name for f in dataclasses.fields(OriginalRecipe) if f.default is not dataclasses.MISSING}
+    assert recipe_defaults == {"checkpoint"}
+    assert inspect.signature(ResNet18).parameters["stem"].default is inspect.Parameter.empty

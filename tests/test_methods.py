@@ -162,6 +162,9 @@ def test_ngrad_raises_the_forget_loss_on_separable_blobs(mode, tmp_path, make_tr
         remain_batch_size=16,
         forget_batch_size=8,
         clip_norm=5.0,
+        l2_to_init=0.0,
+        momentum=0.0,
+        weight_decay=0.0,
     )
     method.load_original(fitted_linear(datamodule))
     before = forget_ce(method, datamodule)
@@ -381,6 +384,7 @@ def test_finetune_reads_no_forget_sample(tiny_npz, make_trainer) -> None:
         remain_ce_weight=0.9,
         stream="remain_sample",
         optimizer="adam",
+        momentum=0.0,
     )
     recorder = Recorder()
     make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)

@@ -9,8 +9,8 @@ from camu_lightning.models import CNN, Frozen, ResNet18
     [
         (lambda: CNN(10, (1, 28, 28)), 10, (1, 28, 28), 449_098, 256),
         (lambda: CNN(10, (1, 8, 8)), 10, (1, 8, 8), 80_458, 256),
-        (lambda: ResNet18(10, (3, 32, 32)), 10, (3, 32, 32), 11_173_962, 512),
-        (lambda: ResNet18(100, (3, 32, 32)), 100, (3, 32, 32), 11_220_132, 512),
+        (lambda: ResNet18(10, (3, 32, 32), "cifar32"), 10, (3, 32, 32), 11_173_962, 512),
+        (lambda: ResNet18(100, (3, 32, 32), "cifar32"), 100, (3, 32, 32), 11_220_132, 512),
         (lambda: ResNet18(10, (3, 224, 224), "imagenet224"), 10, (3, 64, 64), 11_181_642, 512),
         (lambda: ResNet18(100, (3, 224, 224), "imagenet224"), 100, (3, 64, 64), 11_227_812, 512),
     ],
@@ -30,7 +30,7 @@ def test_every_cnn_parameter_gets_a_gradient() -> None:
 
 
 def test_resnet_embedding_is_non_negative_and_feeds_the_head() -> None:
-    network = ResNet18(5, (3, 32, 32)).eval()
+    network = ResNet18(5, (3, 32, 32), "cifar32").eval()
     logits, embedding = network(torch.rand(3, 3, 32, 32))
     assert (embedding >= 0).all()
     assert torch.allclose(logits, network.fc2(embedding))
@@ -42,7 +42,7 @@ def test_unknown_stem_is_refused() -> None:
 
 
 def test_frozen_copy_stays_in_eval_mode_without_gradients() -> None:
-    frozen = Frozen(ResNet18(4, (3, 32, 32)))
+    frozen = Frozen(ResNet18(4, (3, 32, 32), "cifar32"))
     frozen.train()
     assert not frozen.training and not frozen.network.training
     assert not any(p.requires_grad for p in frozen.parameters())

@@ -37,7 +37,7 @@ class Finetune(UnlearningMethod):
         remain_ce_weight: float,
         stream: Literal["remain_sample", "remain"],
         optimizer: Literal["adam", "sgd"],
-        momentum: float = 0.0,
+        momentum: float,
     ) -> None:
         super().__init__(network, num_classes, input_shape, seed)
         if stream not in ("remain_sample", "remain"):

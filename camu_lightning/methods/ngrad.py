@@ -41,9 +41,9 @@ class NGrad(UnlearningMethod):
         remain_batch_size: int,
         forget_batch_size: int,
         clip_norm: float,
-        l2_to_init: float = 0.0,
-        momentum: float = 0.0,
-        weight_decay: float = 0.0,
+        l2_to_init: float,
+        momentum: float,
+        weight_decay: float,
     ) -> None:
         super().__init__(network, num_classes, input_shape, seed)
         if mode not in ("neggrad_plus", "ascent"):

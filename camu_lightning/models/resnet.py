@@ -24,7 +24,7 @@ class ResNet18(nn.Module):
 
     embedding_dim = 512
 
-    def __init__(self, num_classes: int, input_shape: tuple[int, int, int], stem: Stem = "cifar32") -> None:
+    def __init__(self, num_classes: int, input_shape: tuple[int, int, int], stem: Stem) -> None:
         super().__init__()
         if stem not in ("cifar32", "imagenet224"):
             raise ValueError(f"unknown network stem '{stem}'; choose from: cifar32, imagenet224")
