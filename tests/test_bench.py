@@ -68,3 +68,12 @@ def test_grid_runs_retrain_first_and_overrides_the_class_scenario() -> None:
     assert runs[4][-2:] == ["--data.forget_classes", "[3]"]
     with pytest.raises(SystemExit, match="no config"):
         commands("mnist", "x", ["random"], ["camu"], 0, 0, REPO / "nowhere")
+
+
+def test_tables_take_the_gap_to_the_retrain_of_the_same_split_key(tmp_path: Path) -> None:
+    metrics = dict(acc_forget=0.0, acc_test=0.0, mia=0.0, status="ok")
+    write_run(tmp_path / "r1", "Retrain", 0, acc_remain=90.0, split_key="A", time_unlearn_s=10.0, **metrics)
+    write_run(tmp_path / "r2", "Retrain", 1, acc_remain=70.0, split_key="B", time_unlearn_s=10.0, **metrics)
+    write_run(tmp_path / "c1", "CaMU", 0, acc_remain=95.0, split_key="A", time_unlearn_s=2.0, **metrics)
+    camu = next(run for run in latest_results(tmp_path) if run["method"] == "CaMU")
+    assert camu["gap_acc_remain"] == 5.0 and camu["avg_gap"] == 5.0 / 4 and camu["rte"] == 5.0

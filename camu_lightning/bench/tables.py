@@ -10,11 +10,12 @@ Retrain of the same split where known, and the average absolute gap; means and p
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from camu_lightning.report import read_results, with_gaps
 
 RANDOM_COLUMNS = ("acc_remain", "acc_forget", "acc_test", "mia")
 CLASS_COLUMNS = ("acc_test_remain", "acc_test_forget", "mia")
@@ -33,20 +34,19 @@ ORDER = (
 
 
 def latest_results(root: Path) -> list[dict]:
-    """The newest results.json of each (dataset, scenario, method, seed) under root."""
-    newest: dict[tuple, tuple[float, dict]] = {}
-    for path in root.glob("**/results.json"):
-        results = json.loads(path.read_text())
+    """The newest results.json of each (dataset, scenario, method, precision, seed) under root, each with its gap
+    to the newest Retrain of the same split key (`report.with_gaps`, as the run's own table)."""
+    runs = read_results(root)
+    newest: dict[tuple, dict] = {}
+    for results in runs:  # oldest first, so a newer run replaces an older one
         scenario = (
             f"class {results['forget_classes']}" if results["forget_classes"] else f"random {results['num_forget']}"
         )
         precision = results.get("config", {}).get("trainer", {}).get("precision", "32-true")
         method = results["method"] if precision == "32-true" else f"{results['method']} ({precision})"
-        results = results | {"method": method}
-        key = (results["dataset"], scenario, method, results["seed"])
-        if key not in newest or path.stat().st_mtime > newest[key][0]:
-            newest[key] = (path.stat().st_mtime, results | {"scenario": scenario})
-    return [results for _, results in newest.values()]
+        row = with_gaps(results, runs) if "split_key" in results else results
+        newest[(results["dataset"], scenario, method, results["seed"])] = row | {"method": method, "scenario": scenario}
+    return list(newest.values())
 
 
 def cell(values: list[float]) -> str:
