@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format tensorboard bench-speed clean
+.PHONY: help install demo test test-all lint format tensorboard bench-speed gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ tensorboard: $(STAMP)  ## TensorBoard over lightning_logs/
 
 bench-speed: $(STAMP)  ## CaMU loop / training / evaluation speed on ../shared/data MNIST (about 15 minutes on 2 cores)
 	$(BIN)/python -m camu_lightning.speed.benchmark --root ../shared/data --scenarios random class --e2e
+
+gpu-check: $(STAMP)  ## on a CUDA machine: gpu tests, CaMU ResNet-18 at 32/bf16/16 bits, DDP, suite speed (one table)
+	$(BIN)/python -m camu_lightning.speed.gpu_check
 
 clean:  ## remove run outputs and caches (not .venv)
 	rm -rf lightning_logs camu_cache .pytest_cache .ruff_cache

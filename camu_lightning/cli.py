@@ -20,7 +20,7 @@ from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import DivergenceError, UnlearningMethod
 from camu_lightning.original import OriginalRecipe
-from camu_lightning.preparation import prepare_method
+from camu_lightning.preparation import check_devices, prepare_method
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
 from camu_lightning.terminal import console, own_error, set_up_terminal
 
@@ -67,29 +67,24 @@ class CamuCLI(LightningCLI):
         return RunKeys.of(self.datamodule, network, int(self.settings.seed_everything))
 
     def nested_trainer_settings(self) -> dict[str, Any]:
-        """A Trainer for training before the run (original, training-time state): the run's devices and precision,
-        no logger, checkpoints or validation, a progress bar when the run shows one."""
-        trainer, progress = self.settings.trainer, self.settings.trainer.enable_progress_bar is not False
+        """A Trainer for training before the run (original, training-time state): one device of the run's kind (under
+        DDP every rank trains it alike; DDP would change the recipe's batch), the run's precision, no logger,
+        checkpoints or validation, a progress bar when the run shows one."""
+        device, progress = self.trainer.strategy.root_device, self.settings.trainer.enable_progress_bar is not False
         quiet = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False, "limit_val_batches": 0}
-        return (
-            {key: trainer[key] for key in ("accelerator", "devices", "strategy")}
-            | quiet
-            | {
-                "precision": self.trainer.precision,
-                "num_sanity_val_steps": 0,
-                "default_root_dir": self.trainer.default_root_dir,
-                "enable_progress_bar": progress,
-                "callbacks": [RichProgressBar()] if progress else [],
-            }
-        )
+        return quiet | {
+            "accelerator": {"cuda": "gpu"}.get(device.type, device.type),
+            "devices": [device.index] if device.type == "cuda" else 1,
+            "precision": self.trainer.precision,
+            "num_sanity_val_steps": 0,
+            "default_root_dir": self.trainer.default_root_dir,
+            "enable_progress_bar": progress,
+            "callbacks": [RichProgressBar()] if progress else [],
+        }
 
     def before_fit(self) -> None:
         method, trainer, settings = self.model, self.trainer, self.settings
-        if not method.distributable and trainer.num_devices * trainer.num_nodes > 1:
-            raise ValueError(
-                f"{type(method).__name__} runs on one device only: set trainer.devices 1 "
-                f"(got {trainer.num_devices} devices x {trainer.num_nodes} nodes)"
-            )
+        check_devices(method, trainer)
         console.print("split: " + ", ".join(f"{k} {v}" for k, v in self.datamodule.summary().items()), highlight=False)
         self.results = {"split_key": cache_key(self.keys.pairing())} | prepare_method(
             method,
@@ -115,6 +110,7 @@ class CamuCLI(LightningCLI):
     def after_fit(self) -> None:
         method, datamodule = self.model, self.datamodule
         self.trainer.test(method, datamodule=datamodule, verbose=False)
+        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # a collective under DDP: every rank
         if not self.trainer.is_global_zero:
             return
         results = run_results(method, datamodule, int(self.settings.seed_everything), self.results)
@@ -124,7 +120,6 @@ class CamuCLI(LightningCLI):
             CheckpointCache(self.settings.cache_dir).save("unlearned", self.unlearned_key(), weights, extra)
         results = with_gaps(results, read_results(Path(self.trainer.default_root_dir)))
         results["config"] = plain(self.settings.as_dict())
-        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         write_json(run_dir / "split.json", datamodule.split.as_lists())
         write_json(run_dir / "results.json", results)
         console.print(results_table(results))

@@ -12,6 +12,22 @@ from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
 
 
+def check_devices(method: UnlearningMethod, trainer: L.Trainer) -> None:
+    """Refuse, before anything is trained, a run on several devices that cannot give a correct result."""
+    if trainer.num_devices * trainer.num_nodes == 1:
+        return
+    if not method.distributable:
+        raise ValueError(
+            f"{type(method).__name__} runs on one device only: set trainer.devices 1 "
+            f"(got {trainer.num_devices} devices x {trainer.num_nodes} nodes)"
+        )
+    if getattr(trainer.strategy, "_start_method", "popen") != "popen":
+        raise ValueError(
+            "trainer.strategy must start each rank as a process of its own (ddp, ddp_find_unused_parameters_true), "
+            "not spawn it: a spawned rank's clock and metrics never return to camu fit"
+        )
+
+
 def prepare_method(
     method: UnlearningMethod,
     datamodule: L.LightningDataModule,

@@ -13,12 +13,12 @@ from rich.logging import RichHandler
 console = Console(stderr=True)
 
 # Lightning's rank-zero lines that say nothing about this run: the hardware census and its adverts.
-NOISE = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:")
+NOISE = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
 
 
 class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(NOISE) and "💡 Tip" not in record.getMessage()
+        return not any(marker in record.getMessage() for marker in NOISE)
 
 
 def set_up_terminal() -> None:
@@ -32,6 +32,8 @@ def set_up_terminal() -> None:
     # Nested trainers (the original, SISA's stages) have no validation loop, though data modules offer one.
     warnings.filterwarnings("ignore", message="You passed in a `val_dataloader` but have no `validation_step`")
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # Evaluation metrics are torchmetrics states synced across ranks, and the attack is logged from rank 0 alone.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('(val|test)/")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(existing, _DropNoise) for existing in logger.filters):

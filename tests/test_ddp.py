@@ -111,3 +111,20 @@ def test_methods_that_cannot_be_distributed_are_refused_on_two_devices(method, t
     assert exit_info.value.code == 2
     expect_one_line_error(capsys, f"{method.__name__} runs on one device only: set trainer.devices 1")
     assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))
+
+
+def test_a_spawning_strategy_is_refused_because_its_ranks_results_never_return(tmp_path, tiny_npz, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(
+            tmp_path,
+            tiny_npz,
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "2",
+            "--trainer.strategy",
+            "ddp_spawn",
+        )
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, "trainer.strategy must start each rank as a process of its own")
+    assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))
