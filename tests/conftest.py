@@ -52,20 +52,26 @@ def tiny_rgb_npz(tmp_path: Path) -> Path:
     return make_image_npz(tmp_path / "tiny_rgb.npz", size=32, channels=3, num_classes=4, num_train=64, num_test=32)
 
 
-@pytest.fixture
-def tiny_datamodule(tiny_npz: Path):
+def datamodule_for(dataset: Path, **overrides):
+    """An UnlearningDataModule on a .npz file: random 20 %, the project's data settings, split seed 0."""
     from camu_lightning.data import UnlearningDataModule
 
-    return UnlearningDataModule(
-        dataset=str(tiny_npz),
+    settings = dict(
+        dataset=str(dataset),
         forget_fraction=0.2,
         forget_repeat=1,
         split_seed=0,
         cf_label_rule="keep_remain",
         pipeline="plain",
         mia_attack_size=4000,
-        eval_batch_size=16,
+        eval_batch_size=64,
     )
+    return UnlearningDataModule(**(settings | overrides))
+
+
+@pytest.fixture
+def tiny_datamodule(tiny_npz: Path):
+    return datamodule_for(tiny_npz, eval_batch_size=16)
 
 
 @pytest.fixture
@@ -93,3 +99,15 @@ def shared_mnist() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not present")
     return path
+
+
+def instantiated_cli(*args: str):
+    """The CLI's parser, linking and instantiation for these arguments, without running a subcommand."""
+    from camu_lightning.cli import CamuCLI
+    from camu_lightning.data import UnlearningDataModule
+    from camu_lightning.methods import UnlearningMethod
+
+    return CamuCLI(
+        UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False, run=False,
+        args=list(args),
+    )  # fmt: skip

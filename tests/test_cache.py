@@ -4,29 +4,15 @@ import pytest
 import torch
 
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key
-from camu_lightning.cli import CamuCLI
-from camu_lightning.data import UnlearningDataModule
-from camu_lightning.methods import UnlearningMethod
+from tests.conftest import instantiated_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def original_key(tmp_path: Path, dataset: Path, *overrides: str) -> str:
-    cli = CamuCLI(
-        UnlearningMethod,
-        UnlearningDataModule,
-        subclass_mode_model=True,
-        auto_configure_optimizers=False,
-        run=False,
-        args=[
-            "--config",
-            str(REPO / "configs/demo_camu.yaml"),
-            "--data.dataset",
-            str(dataset),
-            "--trainer.default_root_dir",
-            str(tmp_path),
-            *overrides,
-        ],
+    config = str(REPO / "configs/demo_camu.yaml")
+    cli = instantiated_cli(
+        "--config", config, "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path), *overrides
     )
     recipe = cli.config_init.original
     return cache_key(cli.keys.original(recipe.training_settings(), recipe.precision))

@@ -5,25 +5,16 @@ import torch
 from torch import nn
 
 from camu_lightning.channels_last import ChannelsLast
-from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
 from camu_lightning.speed.camu_loops import SETTINGS
+from tests.conftest import datamodule_for
 
 
 def unlearn(npz, make_trainer, callbacks) -> tuple[CaMU, list[torch.Tensor]]:
     """Two epochs of CaMU on tiny RGB data from seed 0; the method and its starting weights."""
     L.seed_everything(0)
-    datamodule = UnlearningDataModule(
-        dataset=str(npz),
-        forget_fraction=0.25,
-        forget_repeat=1,
-        split_seed=0,
-        cf_label_rule="keep_remain",
-        pipeline="plain",
-        mia_attack_size=4000,
-        eval_batch_size=16,
-    )
+    datamodule = datamodule_for(npz, forget_fraction=0.25, eval_batch_size=16)
     method = CaMU(CNN, 4, (3, 32, 32), seed=0, **(SETTINGS | {"batch_size": 8}))
     method.load_original(method.network.state_dict())
     start = [p.detach().clone() for p in method.network.parameters()]

@@ -72,13 +72,11 @@ def test_the_trainer_has_the_configs_callbacks_and_a_rich_progress_bar_unless_of
     from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 
     from camu_lightning.channels_last import ChannelsLast
-    from camu_lightning.cli import CamuCLI
-    from camu_lightning.data import UnlearningDataModule
-    from camu_lightning.methods import UnlearningMethod
+    from tests.conftest import instantiated_cli
 
     args = ["--config", str(REPO / "configs/demo_camu.yaml"), "--data.dataset", str(tiny_npz)]
     args += [] if progress_bar else ["--trainer.enable_progress_bar", "false"]
-    cli = CamuCLI(UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, run=False, args=args)
+    cli = instantiated_cli(*args)
     callbacks = cli.trainer.callbacks
     assert sum(isinstance(callback, ChannelsLast) for callback in callbacks) == 1
     assert [type(c) for c in callbacks if isinstance(c, ProgressBar)] == ([RichProgressBar] if progress_bar else [])

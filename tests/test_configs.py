@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from camu_lightning.cli import CamuCLI, main
-from camu_lightning.data import UnlearningDataModule
+from camu_lightning.cli import main
 from camu_lightning.methods import UnlearningMethod
+from tests.conftest import instantiated_cli
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -42,13 +42,8 @@ def test_print_config_yields_a_complete_config(config: Path, capsys) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_config_instantiates(config: Path, tiny_npz: Path, tiny_rgb_npz: Path, tmp_path: Path) -> None:
     dataset, classes = (tiny_rgb_npz, 4) if "cifar" in config.stem else (tiny_npz, 3)
-    cli = CamuCLI(
-        UnlearningMethod,
-        UnlearningDataModule,
-        subclass_mode_model=True,
-        auto_configure_optimizers=False,
-        run=False,
-        args=["--config", str(config), "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path)],
+    cli = instantiated_cli(
+        "--config", str(config), "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path)
     )
     assert type(cli.model).__name__ == class_path(config) and cli.datamodule.hparams.split_seed == 0
     inputs = cli.datamodule.pipeline.eval(cli.datamodule.arrays.x_test[:2])

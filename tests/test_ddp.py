@@ -11,10 +11,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
-from camu_lightning.cli import CamuCLI
-from camu_lightning.data import UnlearningDataModule
-from camu_lightning.methods import UnlearningMethod
-from tests.conftest import make_image_npz
+from tests.conftest import datamodule_for, instantiated_cli, make_image_npz
 from tests.test_camu import make_camu
 from tests.test_cli import REPO, expect_one_line_error, run_camu
 from tests.test_methods import METHODS, mnist_config
@@ -61,16 +58,7 @@ class RankChecks(L.Callback):
 def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(tmp_path) -> None:
     # 62 training rows, 13 forgotten: slices of 49 / 13 / 31 rows, none divisible by 2 ranks, so padding happens.
     dataset = make_image_npz(tmp_path / "odd.npz", num_train=62, num_test=31)
-    datamodule = UnlearningDataModule(
-        dataset=str(dataset),
-        forget_fraction=0.21,
-        forget_repeat=1,
-        split_seed=0,
-        cf_label_rule="keep_remain",
-        pipeline="plain",
-        mia_attack_size=4000,
-        eval_batch_size=8,
-    )
+    datamodule = datamodule_for(dataset, forget_fraction=0.21, eval_batch_size=8)
     assert (len(datamodule.split.remain), len(datamodule.split.forget)) == (49, 13)
     method = make_camu(batch_size=3)
     trainer = ddp_trainer(tmp_path, callbacks=[RankChecks()])
@@ -86,14 +74,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
 
 @pytest.mark.parametrize("method", DISTRIBUTABLE, ids=lambda cls: cls.__name__)
 def test_every_distributable_method_trains_under_ddp_with_ranks_in_step(method, tmp_path, tiny_npz) -> None:
-    cli = CamuCLI(
-        UnlearningMethod,
-        UnlearningDataModule,
-        subclass_mode_model=True,
-        auto_configure_optimizers=False,
-        run=False,
-        args=["--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz)],
-    )
+    cli = instantiated_cli("--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz))
     # The first epoch of every stream, cut short: odd batch counts per rank, SCRUB's forget and remain parts.
     trainer = ddp_trainer(tmp_path, max_epochs=1, limit_val_batches=0, callbacks=[RankChecks()])
     trainer.fit(cli.model, cli.datamodule)

@@ -7,7 +7,8 @@ import torch
 
 from camu_lightning.methods import SISA, Unroll
 from camu_lightning.models import CNN
-from tests.test_methods import QUIET_TRAINER, datamodule_for
+from tests.conftest import datamodule_for
+from tests.test_methods import QUIET_TRAINER
 
 pytestmark = [
     pytest.mark.gpu,

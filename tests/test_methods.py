@@ -28,6 +28,7 @@ from camu_lightning.methods import (
 )
 from camu_lightning.methods.scrub import learning_rate_factor
 from camu_lightning.models import CNN
+from tests.conftest import datamodule_for
 from tests.test_cli import REPO, run_camu
 
 METHODS = UnlearningMethod.__subclasses__()
@@ -90,20 +91,6 @@ def blobs_npz(path: Path, per_class: int = 40) -> Path:
     x_test, y_test = draw(per_class // 2)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
-
-
-def datamodule_for(dataset: Path, **overrides) -> UnlearningDataModule:
-    settings = dict(
-        dataset=str(dataset),
-        forget_fraction=0.2,
-        forget_repeat=1,
-        split_seed=0,
-        cf_label_rule="keep_remain",
-        pipeline="plain",
-        mia_attack_size=4000,
-        eval_batch_size=64,
-    )
-    return UnlearningDataModule(**(settings | overrides))
 
 
 def fitted_linear(datamodule: UnlearningDataModule) -> dict[str, torch.Tensor]:

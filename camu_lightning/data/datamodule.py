@@ -241,30 +241,17 @@ class UnlearningDataModule(L.LightningDataModule):
         arrays, split = self.arrays, self.split
         hp = self.hparams
         roles = attack_roles(split, len(arrays.y_test), hp.mia_attack_size, hp.forget_repeat, hp.split_seed)
-        test_columns = {"mia_role": roles["test"][0], "mia_weight": roles["test"][1]}
-        if split.forget_classes:  # its presence marks class removal to the evaluation
-            test_columns["in_forget_classes"] = torch.isin(arrays.y_test, torch.tensor(split.forget_classes))
-        view = self.pipeline.eval
+
+        def rows(images: Tensor, labels: Tensor, positions: Tensor, set_name: str) -> ImageRows:
+            columns = {"mia_role": roles[set_name][0], "mia_weight": roles[set_name][1]}
+            if set_name == "test" and split.forget_classes:  # its presence marks class removal to the evaluation
+                columns["in_forget_classes"] = torch.isin(labels, torch.tensor(split.forget_classes))
+            return ImageRows(images, labels, positions, self.pipeline.eval, columns, with_position=True)
+
         return {
-            "remain": ImageRows(
-                arrays.x_train,
-                arrays.y_train,
-                torch.from_numpy(split.remain),
-                view,
-                {"mia_role": roles["remain"][0], "mia_weight": roles["remain"][1]},
-                with_position=True,
-            ),
-            "forget": ImageRows(
-                arrays.x_train,
-                arrays.y_train,
-                torch.from_numpy(split.forget),
-                view,
-                {"mia_role": roles["forget"][0], "mia_weight": roles["forget"][1]},
-                with_position=True,
-            ),
-            "test": ImageRows(
-                arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), view, test_columns, with_position=True
-            ),
+            "remain": rows(arrays.x_train, arrays.y_train, torch.from_numpy(split.remain), "remain"),
+            "forget": rows(arrays.x_train, arrays.y_train, torch.from_numpy(split.forget), "forget"),
+            "test": rows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), "test"),
         }
 
     def _eval_loaders(self) -> list[DataLoader]:
