@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +171,42 @@ def test_console_script_help_explains_the_settings() -> None:
     )
     for setting in ("--data.forget_fraction", "--data.forget_classes", "--original.checkpoint", "--cache_dir"):
         assert setting in result.stdout
+
+
+def _npz(path: Path, **changes) -> Path:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (30, 8, 8), dtype=np.uint8),
+        "y_train": np.arange(30) % 3,
+        "x_test": rng.integers(0, 256, (12, 8, 8), dtype=np.uint8),
+        "y_test": np.arange(12) % 3,
+    }
+    np.savez(path, **(arrays | changes))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"y_train": (np.arange(30) % 3).astype(np.float64)},
+            "y_train must hold integer class labels 0..C-1, got float64",
+        ),
+        ({"y_train": np.r_[np.arange(29) % 3, 99]}, "y_train holds label 99; labels must be 0..3 for the 4 classes"),
+        ({"x_test": np.full((12, 8, 8), np.nan)}, "x_test holds NaN or infinite values"),
+        ({"x_train": np.full((30, 8, 8), 0.5)}, "x_train must hold integer pixels 0..255, got float64"),
+        (
+            {"x_train": np.zeros((30, 3, 8, 8), np.uint8), "x_test": np.zeros((12, 3, 8, 8), np.uint8)},
+            "looks channel-first",
+        ),
+        ({"x_train": np.zeros((0, 8, 8), np.uint8), "y_train": np.zeros(0, np.int64)}, "y_train is empty"),
+        ({"x_test": np.zeros((0, 8, 8), np.uint8), "y_test": np.zeros(0, np.int64)}, "y_test is empty"),
+    ],
+    ids=["float-labels", "stray-label", "nan-images", "float-images", "channel-first", "empty-train", "empty-test"],
+)
+def test_a_bad_dataset_is_refused_with_one_line_naming_the_array(tmp_path, capsys, changes, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, _npz(tmp_path / "user.npz", **changes))
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, message)
+    assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))

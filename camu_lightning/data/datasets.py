@@ -37,37 +37,63 @@ class ImageArrays:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
 
-def _to_nchw(images: np.ndarray, name: str) -> Tensor:
-    """(N, H, W) or (N, H, W, C) uint8 arrays, as stored by torchvision and the shared .npz files, to NCHW."""
+def _to_nchw(images: np.ndarray, name: str, key: str) -> Tensor:
+    """(N, H, W) or (N, H, W, C) integer pixels 0..255, as stored by torchvision and the shared .npz files, to NCHW
+    uint8. Float images are refused rather than guessed at: casting [0, 1] floats would binarise them."""
+    images = np.asarray(images)
+    if images.ndim == 0 or len(images) == 0:
+        raise ValueError(f"{name}: {key} is empty; a dataset needs training and test images")
+    if not np.issubdtype(images.dtype, np.integer):
+        if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+            raise ValueError(f"{name}: {key} holds NaN or infinite values; pixels must be integers 0..255")
+        raise ValueError(
+            f"{name}: {key} must hold integer pixels 0..255, got {images.dtype} "
+            "(float images in [0, 1]: save np.round(x * 255).astype(np.uint8))"
+        )
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[3] not in (1, 3):
+        raise ValueError(
+            f"{name}: {key} looks channel-first {images.shape}; images must be (N, H, W) or (N, H, W, C): "
+            "save x.transpose(0, 2, 3, 1)"
+        )
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4:
         images = images.transpose(0, 3, 1, 2)
     else:
-        raise ValueError(f"{name}: images must be (N, H, W) or (N, H, W, C), got shape {images.shape}")
+        raise ValueError(f"{name}: {key} must be (N, H, W) or (N, H, W, C), got shape {images.shape}")
     if images.dtype != np.uint8:
         if images.min() < 0 or images.max() > 255:
-            raise ValueError(f"{name}: pixel values must lie in 0..255, got {images.min()}..{images.max()}")
+            raise ValueError(f"{name}: {key} pixel values must lie in 0..255, got {images.min()}..{images.max()}")
         images = images.astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def _labels(labels: np.ndarray, name: str) -> Tensor:
+def _labels(labels: np.ndarray, name: str, key: str) -> Tensor:
     labels = np.asarray(labels).reshape(-1)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{name}: labels must be class indices >= 0, got {labels.min()}")
+    if labels.size == 0:
+        raise ValueError(f"{name}: {key} is empty; a dataset needs training and test labels")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name}: {key} must hold integer class labels 0..C-1, got {labels.dtype}")
     return torch.from_numpy(labels.astype(np.int64))
 
 
 def _arrays(x_train, y_train, x_test, y_test, name, num_classes=None, mean=None, std=None) -> ImageArrays:
-    y_train, y_test = _labels(y_train, name), _labels(y_test, name)
-    x_train, x_test = _to_nchw(x_train, name), _to_nchw(x_test, name)
+    y_train, y_test = _labels(y_train, name, "y_train"), _labels(y_test, name, "y_test")
+    x_train, x_test = _to_nchw(x_train, name, "x_train"), _to_nchw(x_test, name, "x_test")
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise ValueError(f"{name}: images and labels differ in length")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(f"{name}: train images {tuple(x_train.shape[1:])} and test images differ in shape")
-    found = int(max(y_train.max(), y_test.max())) + 1
-    return ImageArrays(x_train, y_train, x_test, y_test, num_classes or found, mean, std)
+    # The class count is what the labels contain, so one stray label cannot silently add classes.
+    classes = num_classes or len(torch.unique(torch.cat([y_train, y_test])))
+    for key, labels in (("y_train", y_train), ("y_test", y_test)):
+        stray = labels[(labels < 0) | (labels >= classes)]
+        if len(stray):
+            raise ValueError(
+                f"{name}: {key} holds label {int(stray[0])}; labels must be 0..{classes - 1} "
+                f"for the {classes} classes the data holds"
+            )
+    return ImageArrays(x_train, y_train, x_test, y_test, classes, mean, std)
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
