@@ -53,13 +53,15 @@ def write_json(path: Path, content: Any) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n"))
 
 
-def load_state_dict(path: Path, what: str) -> dict[str, Any]:
-    """torch.load with weights_only=True, turning every read failure into a one-line error."""
+def load_state_dict(path: Path, what: str, remedy: str = "delete it to rebuild it") -> dict[str, Any]:
+    """torch.load with weights_only=True, turning every read failure into a one-line error ending in `remedy`."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+    except pickle.UnpicklingError as error:  # torch's own text advises weights_only=False: never for a file we read
+        raise CacheError(f"{what} {path} holds objects other than tensors and plain values; {remedy}") from error
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CacheError(f"{what} {path} is unreadable ({first_line}); delete it to rebuild it") from error
+        raise CacheError(f"{what} {path} is unreadable ({first_line}); {remedy}") from error
 
 
 @dataclass(frozen=True)

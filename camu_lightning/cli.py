@@ -7,11 +7,11 @@ writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/v
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
@@ -22,11 +22,14 @@ from camu_lightning.methods import DivergenceError, UnlearningMethod
 from camu_lightning.original import OriginalRecipe
 from camu_lightning.preparation import check_devices, prepare_method
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
-from camu_lightning.terminal import console, own_error, set_up_terminal
+from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
 
 # Data module attributes given to the method's argument of the same name; a method without the argument ignores
 # the link (pixel statistics: Boundary Shrink; training rows and the deletion request: SISA).
 LINKED_FROM_DATA = ("num_classes", "input_shape", "pixel_mean", "pixel_std", "train_rows", "forget_rows")
+
+
+DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
 
 
 class CamuCLI(LightningCLI):
@@ -137,8 +140,9 @@ def main(args: list[str] | None = None) -> None:
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
             args=args,
-            parser_kwargs={"description": "Unlearn data from a trained classifier and measure the forgetting."},
+            parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},
         )
+    except ArgumentError as error:  # a setting the parser refused: one line, not the usage text
+        print_error(f"{one_line_parser_error(str(error))}; `camu fit --help` lists every setting")
     except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
-        console.print(f"error: {own_error(error)}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        print_error(str(own_error(error)))

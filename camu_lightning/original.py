@@ -122,12 +122,19 @@ def read_user_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """A plain state_dict, or a Lightning checkpoint of a module holding the network as `network`."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"original.checkpoint {path} does not exist")
-    loaded = load_state_dict(Path(path), "original.checkpoint")
+    remedy = "save the network's weights with torch.save(network.state_dict(), path)"
+    loaded = load_state_dict(Path(path), "original.checkpoint", remedy)
     state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state_dict, dict):
-        raise ValueError(f"original.checkpoint {path} holds no state_dict")
+        raise ValueError(f"original.checkpoint {path} holds no state_dict; {remedy}")
     if any(key.startswith("network.") for key in state_dict):
         state_dict = {key[len("network.") :]: value for key, value in state_dict.items() if key.startswith("network.")}
+    not_tensors = [key for key, value in state_dict.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise ValueError(
+            f"original.checkpoint {path}: {not_tensors[0]!r} is a {type(state_dict[not_tensors[0]]).__name__}, "
+            f"not a tensor; {remedy}"
+        )
     return state_dict
 
 

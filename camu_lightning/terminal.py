@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import traceback
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -40,6 +43,12 @@ def set_up_terminal() -> None:
             logger.addFilter(_DropNoise())
 
 
+def print_error(message: str) -> NoReturn:
+    """The run's end for bad input: one line on stderr, exit status 2."""
+    console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def own_error(error: BaseException) -> BaseException:
     """The first error in the chain raised by this package: jsonargparse wraps an error raised while it
     instantiates a class in a multi-line report, with ours as its cause."""
@@ -51,3 +60,25 @@ def own_error(error: BaseException) -> BaseException:
             return link
         link = link.__cause__ or link.__context__
     return error
+
+
+# Lines of a jsonargparse report that restate the type union rather than say what was wrong.
+_RESTATEMENTS = ("Does not validate", "Subtypes:", "Errors:", "Given value type:", "Expected a <class 'NoneType'>")
+
+
+def one_line_parser_error(message: str) -> str:
+    """A jsonargparse report (a dozen lines restating the type union) as one line: the key, what is wrong, and
+    the value given."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    key = re.match(r'Parser key "([^"]+)":', lines[0]) if lines else None
+    if key is None:
+        return " ".join(lines)
+    given = next((line.removeprefix("Given value: ") for line in lines if line.startswith("Given value: ")), None)
+    reasons = []
+    for line in (line.removeprefix("- ") for line in lines[1:]):
+        if line.startswith(_RESTATEMENTS + ("Given value: ", "Expected a path but")):
+            continue
+        line = re.sub(r"^Problem with given class_path '([^']+)':", r"\1:", line)
+        reasons.append(re.sub(r"Expected a <class '(\w+)'>", r"expected \1", line))
+    said = " ".join(reasons) or "invalid value"
+    return f"{key.group(1)}: {said}" + (f" (given: {given})" if given and "NestedArg" not in given else "")

@@ -210,3 +210,42 @@ def test_a_bad_dataset_is_refused_with_one_line_naming_the_array(tmp_path, capsy
     assert exit_info.value.code == 2
     expect_one_line_error(capsys, message)
     assert not list(tmp_path.glob("**/results.json")) and not list(tmp_path.glob("cache/**/*.pt"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("--model", "camu_lightning.methods.Nope"), "model: camu_lightning.methods.Nope: module"),
+        (("--model.init_args.bogus", "3"), "model: camu_lightning.methods.CaMU: Option 'bogus' is not accepted"),
+        (("--trainer.max_epochs", "abc"), "trainer.max_epochs: expected int (given: abc)"),
+    ],
+    ids=["unknown-class-path", "unknown-key", "wrong-type"],
+)
+def test_parser_errors_are_one_line_with_a_pointer_to_help(tmp_path, tiny_npz, capsys, overrides, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, tiny_npz, *overrides)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert message in error and error.endswith("`camu fit --help` lists every setting")
+    assert "usage:" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"fc1.weight": [1.0, 2.0]}, "'fc1.weight' is a list, not a tensor"),
+        ({"network": torch.nn.Linear(2, 2)}, "holds objects other than tensors and plain values"),
+    ],
+    ids=["values-not-tensors", "pickled-module"],
+)
+def test_a_bad_user_checkpoint_is_one_line_without_cache_or_unsafe_advice(tmp_path, tiny_npz, capsys, content, message):
+    checkpoint = tmp_path / "mine.pt"
+    torch.save(content, checkpoint)
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, tiny_npz, "--original.checkpoint", str(checkpoint))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert message in error and error.endswith("torch.save(network.state_dict(), path)") and "Traceback" not in err
+    assert "delete it" not in error and "weights_only" not in error

@@ -86,11 +86,26 @@ def test_saved_split_json_feeds_back(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
-    [("[1, 1]", "duplicate"), ("[0, 20]", "outside 0..19"), ('["a"]', "flat list of integers"), ("{", "unreadable")],
+    ("name", "content", "message"),
+    [
+        ("forget.json", "[1, 1]", "data.forget_indices has duplicate indices"),
+        ("forget.json", "[0, 20]", "data.forget_indices has 1 indices outside 0..19"),
+        ("forget.json", '["a"]', "data.forget_indices must be a flat list of integers"),
+        ("forget.json", "{", "is not a list of training indices (Expecting property name"),
+        ("forget.json", "[[1, 2], [3]]", "is not a list of training indices (setting an array element"),
+        ("forget.json", '{"remain": [1]}', "is not a list of training indices (a .json object needs a 'forget' list"),
+        ("forget.txt", "3\nseven\n", "is not a list of training indices ("),
+        ("forget.npy", None, "is not a list of training indices (Object arrays cannot be loaded"),
+    ],
+    ids=["duplicate", "out-of-range", "strings", "bad-json", "nested", "dict-without-forget", "bad-txt", "object-npy"],
 )
-def test_bad_forget_indices_are_refused(tmp_path: Path, content: str, message: str) -> None:
-    path = tmp_path / "forget.json"
-    path.write_text(content)
-    with pytest.raises(ValueError, match=message):
+def test_bad_forget_indices_are_refused_naming_the_setting(tmp_path: Path, name, content, message) -> None:
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.array([1, "x"], dtype=object), allow_pickle=True)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError) as error:
         read_forget_indices(path, 20)
+    text = str(error.value)
+    assert "\n" not in text and text.startswith("data.forget_indices") and message in text, text

@@ -62,18 +62,21 @@ def read_forget_indices(path: str | Path, num_train: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data.forget_indices file {path} does not exist")
+    if path.suffix not in (".json", ".npy", ".txt"):
+        raise ValueError(f"data.forget_indices must be a .json, .npy or .txt file, got {path.name}")
     try:
         if path.suffix == ".json":
             loaded = json.loads(path.read_text())
+            if isinstance(loaded, dict) and "forget" not in loaded:
+                raise ValueError("a .json object needs a 'forget' list (as in a run's split.json)")
             indices = np.asarray(loaded["forget"] if isinstance(loaded, dict) else loaded)
         elif path.suffix == ".npy":
-            indices = np.load(path, allow_pickle=False)
-        elif path.suffix == ".txt":
-            indices = np.loadtxt(path, dtype=np.int64, ndmin=1)
+            indices = np.load(path, allow_pickle=False)  # object arrays raise: never unpickle a request
         else:
-            raise ValueError(f"data.forget_indices must be a .json, .npy or .txt file, got {path.name}")
-    except (json.JSONDecodeError, KeyError, OSError) as error:
-        raise ValueError(f"data.forget_indices file {path} is unreadable ({error})") from error
+            indices = np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except (ValueError, OSError) as error:  # JSONDecodeError is a ValueError, as are ragged lists and bad lines
+        first_line = str(error).strip().splitlines()[0]
+        raise ValueError(f"data.forget_indices file {path} is not a list of training indices ({first_line})") from error
     if indices.ndim != 1 or (indices.size and not np.issubdtype(indices.dtype, np.integer)):
         raise ValueError(f"data.forget_indices must be a flat list of integers, got {indices.dtype} {indices.shape}")
     indices = indices.astype(np.int64)
