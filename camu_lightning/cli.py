@@ -20,7 +20,7 @@ from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import DivergenceError, UnlearningMethod
 from camu_lightning.original import OriginalRecipe
-from camu_lightning.preparation import check_devices, prepare_method
+from camu_lightning.preparation import check_run, prepare_method
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
 from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
 
@@ -87,7 +87,7 @@ class CamuCLI(LightningCLI):
 
     def before_fit(self) -> None:
         method, trainer, settings = self.model, self.trainer, self.settings
-        check_devices(method, trainer)
+        check_run(method, trainer)
         console.print("split: " + ", ".join(f"{k} {v}" for k, v in self.datamodule.summary().items()), highlight=False)
         self.results = {"split_key": cache_key(self.keys.pairing())} | prepare_method(
             method,

@@ -121,6 +121,9 @@ def expect_one_line_error(capsys, message: str) -> None:
         (("--data.dataset", "mnist", "--data.root", "nowhere"), "dataset 'mnist' not found under data.root=nowhere"),
         (("--model.init_args.kl_lr", "-1"), "model.kl_lr must be > 0"),
         (("--original.epochs", "0"), "original.epochs must be > 0"),
+        (("--trainer.max_epochs", "0"), "trainer.max_epochs must be 1 or more for CaMU, got 0"),
+        (("--trainer.max_epochs", "-1"), "trainer.max_epochs must be 1 or more for CaMU, got -1"),
+        (("--trainer.max_steps", "0"), "trainer.max_steps must be -1 (no limit) or >= 1, got 0"),
     ],
 )
 def test_bad_settings_exit_2_with_one_line_and_write_nothing(tmp_path, tiny_npz, capsys, overrides, message) -> None:
@@ -249,3 +252,10 @@ def test_a_bad_user_checkpoint_is_one_line_without_cache_or_unsafe_advice(tmp_pa
     (error,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert message in error and error.endswith("torch.save(network.state_dict(), path)") and "Traceback" not in err
     assert "delete it" not in error and "weights_only" not in error
+
+
+def test_a_method_that_works_once_refuses_more_epochs(tmp_path, tiny_npz, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "3", config="configs/mnist_sisa.yaml")
+    assert exit_info.value.code == 2
+    expect_one_line_error(capsys, "trainer.max_epochs must be 1 for SISA, got 3")

@@ -72,6 +72,8 @@ class UnlearningMethod(L.LightningModule):
     # True for methods whose unlearned model depends on the split and their recipe alone (Retrain): the CLI caches
     # it, and a rerun of the same split loads it instead of training.
     caches_unlearned_model = False
+    # The trainer.max_epochs a run of this method accepts (None: no upper bound, though always finite).
+    epoch_range: tuple[int, int | None] = (1, None)
 
     def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int], seed: int) -> None:
         super().__init__()

@@ -100,6 +100,7 @@ class SISA(UnlearningMethod):
 
     starts_from_original = False
     distributable = False
+    epoch_range = (1, 1)  # its work happens once, at fit start
 
     def __init__(
         self,

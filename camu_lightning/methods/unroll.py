@@ -65,6 +65,7 @@ class Unroll(UnlearningMethod):
     """
 
     distributable = False
+    epoch_range = (1, 1)  # its work happens once, at fit start
 
     def __init__(
         self,
