@@ -71,7 +71,8 @@ def test_the_same_command_gives_the_same_numbers_with_a_cold_or_a_warm_cache(con
     hard = make_image_npz(tmp_path / "hard.npz", num_train=120, num_test=60, noise=200, contrast=50)
 
     def run(cache: str) -> dict:
-        return run_camu(tmp_path, hard, "--cache_dir", str(tmp_path / cache), config=f"configs/{config}.yaml")
+        overrides = ("--cache_dir", str(tmp_path / cache), "--trainer.max_epochs", "1")
+        return run_camu(tmp_path, hard, *overrides, config=f"configs/{config}.yaml")
 
     cold = run("first")  # an empty cache: the original and the method's state are trained in this process
     warm = run("first")  # everything from the cache
