@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -21,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 
 from camu_lightning import __version__
+from camu_lightning.files import atomic_write, remove_dead_writers_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,6 @@ class CacheError(RuntimeError):
 def cache_key(settings: dict[str, Any]) -> str:
     """A short, stable hash of the settings."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(temporary_path)`, then rename the result onto `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, content: Any) -> None:
-    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n"))
 
 
 def load_state_dict(path: Path, what: str, remedy: str = "delete it to rebuild it") -> dict[str, Any]:
@@ -143,6 +126,10 @@ class CheckpointCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        # Opening the cache clears what writers killed mid-write left behind (their hidden temporaries).
+        for folder in (path for path in self.root.glob("*") if path.is_dir()):
+            for removed in remove_dead_writers_temporaries(folder):
+                log.info("cache: removed %s, left by a writer that died", removed)
 
     def path(self, kind: str, key: str) -> Path:
         return self.root / kind / f"{key}.pt"
@@ -165,18 +152,32 @@ class CheckpointCache:
         self, kind: str, settings: dict[str, Any], create: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
         """(entry, created): the stored entry, or `create()`'s state_dict stored with its creation time
-        (`extra["time_create_s"]`) when there is none."""
-        entry = self.load(kind, settings)
+        (`extra["time_create_s"]`) when there is none.
+
+        A file lock per entry makes a second process that needs the same entry wait for the first and read its
+        result. The lock is the operating system's (flock), so a process killed while creating frees it at once.
+        """
         path = self.path(kind, cache_key(settings))
-        if entry is not None:
-            log.info("%s: cached %s", kind, path)
-            return entry, False
-        log.info("%s: none cached for these settings; creating it into %s", kind, path)
-        started = time.perf_counter()
-        state_dict = create()
-        extra = {"time_create_s": time.perf_counter() - started}
-        self.save(kind, settings, state_dict, extra)
-        return {"settings": settings, "state_dict": state_dict, "extra": extra}, True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.with_name(f"{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("%s: another process is creating %s; waiting for it", kind, path)
+            lock.acquire()
+        try:
+            entry = self.load(kind, settings)
+            if entry is not None:
+                log.info("%s: cached %s", kind, path)
+                return entry, False
+            log.info("%s: none cached for these settings; creating it into %s", kind, path)
+            started = time.perf_counter()
+            state_dict = create()
+            extra = {"time_create_s": time.perf_counter() - started}
+            self.save(kind, settings, state_dict, extra)
+            return {"settings": settings, "state_dict": state_dict, "extra": extra}, True
+        finally:
+            lock.release()
 
     def save(self, kind: str, settings: dict[str, Any], state_dict: dict[str, Any], extra: dict[str, Any]) -> Path:
         path = self.path(kind, cache_key(settings))

@@ -15,20 +15,20 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from camu_lightning.cache import CacheError, CheckpointCache, RunKeys, cache_key, write_json
+from camu_lightning.cache import CacheError, CheckpointCache, RunKeys, cache_key
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
+from camu_lightning.files import write_json
 from camu_lightning.methods import DivergenceError, UnlearningMethod
 from camu_lightning.original import OriginalRecipe
-from camu_lightning.preparation import check_run, prepare_method
+from camu_lightning.preparation import check_run, prepare_method, store_unlearned
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
+from camu_lightning.run_folder import RecordInterruption, claim_run_folder
 from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
 
 # Data module attributes given to the method's argument of the same name; a method without the argument ignores
 # the link (pixel statistics: Boundary Shrink; training rows and the deletion request: SISA).
 LINKED_FROM_DATA = ("num_classes", "input_shape", "pixel_mean", "pixel_std", "train_rows", "forget_rows")
-
-
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
 
 
@@ -41,9 +41,7 @@ class CamuCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its recipe or a checkpoint.")
-        parser.add_argument(
-            "--cache_dir", type=str, default="camu_cache", help="Folder of cached models (safe to delete)."
-        )
+        parser.add_argument("--cache_dir", type=str, default="camu_cache", help="Folder of cached models (deletable).")
         parser.set_defaults({"trainer.enable_model_summary": False})  # its FLOPs column is 0 for these networks
         parser.link_arguments("seed_everything", "data.split_seed")
         parser.link_arguments("seed_everything", "model.init_args.seed")
@@ -51,13 +49,17 @@ class CamuCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The configured Trainer, plus a rich progress bar unless `--trainer.enable_progress_bar false` or the
-        config names its own, so that turning the bar off never means editing the callback list."""
+        """The configured Trainer in a folder of its own, marking an interrupted run, plus a rich progress bar unless
+        `--trainer.enable_progress_bar false` or the config names its own (turning it off never means editing the
+        callback list)."""
         trainer = (self.config_init[self.subcommand] if self.subcommand else self.config_init).trainer
-        callbacks = [c for c in (trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks])]
+        configured = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
+        callbacks = [*filter(None, configured), RecordInterruption()]
         if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*filter(None, callbacks), RichProgressBar()]
-        return super().instantiate_trainer(**kwargs)
+            callbacks.append(RichProgressBar())
+        run_trainer = super().instantiate_trainer(**(kwargs | {"callbacks": callbacks}))
+        claim_run_folder(run_trainer)
+        return run_trainer
 
     @property
     def settings(self):
@@ -117,10 +119,7 @@ class CamuCLI(LightningCLI):
         if not self.trainer.is_global_zero:
             return
         results = run_results(method, datamodule, int(self.settings.seed_everything), self.results)
-        if method.caches_unlearned_model and not results.get("unlearned_from_cache"):
-            weights = {key: value.detach().cpu() for key, value in method.network.state_dict().items()}
-            extra = {"time_unlearn_s": results["time_unlearn_s"]}
-            CheckpointCache(self.settings.cache_dir).save("unlearned", self.unlearned_key(), weights, extra)
+        store_unlearned(method, CheckpointCache(self.settings.cache_dir), self.unlearned_key(), results)
         results = with_gaps(results, read_results(Path(self.trainer.default_root_dir)))
         results["config"] = plain(self.settings.as_dict())
         write_json(run_dir / "split.json", datamodule.split.as_lists())

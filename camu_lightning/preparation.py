@@ -1,5 +1,6 @@
 """What a method needs before it unlearns, each from the cache or created and cached: the original's weights, the
-method's training-time state (SISA's shards, Unroll's recorded pass), or its whole result (Retrain)."""
+method's training-time state (SISA's shards, Unroll's recorded pass), or its whole result (Retrain, stored after
+it ran); and the checks that refuse a run before anything is trained."""
 
 from __future__ import annotations
 
@@ -70,3 +71,12 @@ def prepare_method(
         method.network.load_state_dict(entry["state_dict"])
         results |= {"unlearned_from_cache": True, "time_unlearn_s": entry["extra"]["time_unlearn_s"]}
     return results
+
+
+def store_unlearned(
+    method: UnlearningMethod, cache: CheckpointCache, unlearned_key: dict[str, Any], results: dict[str, Any]
+) -> None:
+    """Cache the result of a method that caches it (Retrain), with its unlearning time, unless it came from there."""
+    if method.caches_unlearned_model and not results.get("unlearned_from_cache"):
+        weights = {key: value.detach().cpu() for key, value in method.network.state_dict().items()}
+        cache.save("unlearned", unlearned_key, weights, {"time_unlearn_s": results["time_unlearn_s"]})

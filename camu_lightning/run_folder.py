@@ -1,0 +1,51 @@
+"""A run's folder (`lightning_logs/version_N/`): its own even when runs start together, and marked when a run
+is interrupted, so that nothing reading the folders takes an unfinished run for a finished one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+
+from camu_lightning.files import write_json
+
+
+def claim_run_folder(trainer: L.Trainer) -> None:
+    """Give the trainer's logger a version folder no other run has.
+
+    Lightning's loggers pick `version_N` by listing the folder, so two runs started together pick the same N and
+    write into one folder. Here the folder is created with mkdir, which exactly one process can do, moving to the
+    next number when another run got there first. Only rank 0 claims; the other ranks follow its folder.
+    """
+    logger = trainer.logger
+    if logger is None or not trainer.is_global_zero or getattr(logger, "_version", 0) is not None:
+        return  # no logger, another rank, or a version the user chose
+    root = Path(logger.root_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    version = logger.version  # the number Lightning would pick
+    while True:
+        try:
+            (root / f"version_{version}").mkdir()
+            break
+        except FileExistsError:
+            version += 1
+    logger._version = version  # the loggers' own field behind `version` (TensorBoardLogger, CSVLogger)
+
+
+class RecordInterruption(L.Callback):
+    """On Ctrl-C, write `results.json` with `"status": "interrupted"` and the epoch reached into the run's folder,
+    where a finished run writes its results (Lightning then ends the process with exit status 1)."""
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt) or not trainer.is_global_zero:
+            return
+        folder = Path(trainer.logger.log_dir if trainer.logger is not None else trainer.default_root_dir)
+        write_json(
+            folder / "results.json",
+            {
+                "status": "interrupted",
+                "method": type(pl_module).__name__,
+                "epoch": trainer.current_epoch,
+                "global_step": trainer.global_step,
+            },
+        )
