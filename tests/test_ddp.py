@@ -86,7 +86,8 @@ def test_methods_that_cannot_be_distributed_are_refused_on_two_devices(method, t
         run_camu(
             tmp_path,
             tiny_npz,
-            *("--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"),
+            *("--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"),
+            *("--trainer.max_epochs", "1"),
             config=mnist_config(method),
         )
     assert exit_info.value.code == 2
