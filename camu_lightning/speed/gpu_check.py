@@ -8,6 +8,8 @@
    bf16-mixed and (GPU only) 16-mixed: each run must finish with finite metrics;
 3. the same run under DDP on every available device (2 CPU processes in the fallback);
 4. speed: the suite's CaMU loop (the speed benchmark's row (b)) on MNIST-shaped generated data, per precision.
+The fits are smoke checks (one epoch of a one-epoch original on random images: accuracies near chance are
+expected); what they prove is that every precision and the DDP path run through `camu fit` to finite metrics.
 Runs 2-3 go through the real entry point in subprocesses, so a crash in one is a failed row, not a lost table.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ import torch
 from rich.table import Table
 
 from camu_lightning.speed.measure import console
+from camu_lightning.terminal import set_up_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=512, help="training rows of the generated RGB data (test: half)")
     parser.add_argument("--speed_rows", type=int, default=60000, help="training rows of the speed check")
     args = parser.parse_args(argv)
+    set_up_terminal()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-Trainer banners between the rows
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         console.print("gpu-check: no CUDA device here; skipped (run it on a GPU machine, or --accelerator cpu)")
         return
