@@ -112,10 +112,6 @@ class UnlearningDataModule(L.LightningDataModule):
         return load_dataset(self.hparams.dataset, self.hparams.root, self.hparams.download)
 
     @property
-    def class_removal(self) -> bool:
-        return self.hparams.forget_classes is not None
-
-    @property
     def num_classes(self) -> int:
         return self.arrays.num_classes
 
