@@ -11,6 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from camu_lightning import __version__
+from camu_lightning.metrics import ATTACK_KEYS
 
 RANDOM_TABLE = ("acc_remain", "acc_forget", "acc_test", "mia")
 CLASS_TABLE = ("acc_test_remain", "acc_test_forget", "mia")
@@ -22,11 +23,24 @@ def gaps_to_retrain(results: dict[str, Any], retrain: dict[str, Any], class_remo
     keys = CLASS_TABLE if class_removal else RANDOM_TABLE
     gaps = {f"gap_{key}": results[key] - retrain[key] for key in keys}
     gaps["avg_gap"] = sum(abs(gap) for gap in gaps.values()) / len(keys)
+    gaps |= {f"gap_{key}": results[key] - retrain[key] for key in ATTACK_KEYS if key in results and key in retrain}
+    gaps |= tug_of_war(results, retrain)
     gaps["rte"] = (
         retrain["time_unlearn_s"] / results["time_unlearn_s"] if results["time_unlearn_s"] > 0 else float("inf")
     )
     gaps["retrain_time_unlearn_s"] = retrain["time_unlearn_s"]
     return gaps
+
+
+def tug_of_war(results: dict[str, Any], retrain: dict[str, Any]) -> dict[str, float]:
+    """ToW (metrics.md section 6): the product over forget, remain and test accuracy of 1 - |gap| / 100, in [0, 1],
+    1 = indistinguishable from Retrain; `tow_mia` takes the forget factor from `mia_svc_efficacy` instead."""
+    factors = {key: 1 - abs(results[key] - retrain[key]) / 100 for key in ("acc_forget", "acc_remain", "acc_test")}
+    tow = {"tow": factors["acc_forget"] * factors["acc_remain"] * factors["acc_test"]}
+    if "mia_svc_efficacy" in results and "mia_svc_efficacy" in retrain:
+        forget = 1 - abs(results["mia_svc_efficacy"] - retrain["mia_svc_efficacy"]) / 100
+        tow["tow_mia"] = forget * factors["acc_remain"] * factors["acc_test"]
+    return tow
 
 
 def run_results(method: Any, datamodule: Any, seed: int, prepared: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +100,7 @@ def results_table(results: dict[str, Any]) -> Table:
     """Original vs unlearned metrics (percent), the gap to Retrain where known, and the times."""
     keys = [
         key
-        for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia")
+        for key in ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia", *ATTACK_KEYS)
         if key in results
     ]
     scenario = (
@@ -102,6 +116,7 @@ def results_table(results: dict[str, Any]) -> Table:
         table.add_row(*row, *([f"{results[f'gap_{key}']:+.2f}" if f"gap_{key}" in results else ""] if has_gap else []))
     if has_gap:
         table.add_row("avg_gap", "", "", f"{results['avg_gap']:.2f}")
+        table.add_row("ToW", "", "", f"{results['tow']:.4f}")
     table.add_row(
         "time_unlearn_s", "", f"{results['time_unlearn_s']:.1f}", *([f"RTE {results['rte']:.1f}x"] if has_gap else [])
     )

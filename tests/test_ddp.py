@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
+from camu_lightning.metrics import ATTACK_KEYS
 from tests.conftest import datamodule_for, instantiated_cli, make_image_npz
 from tests.test_camu import make_camu
 from tests.test_cli import REPO, expect_one_line_error, run_camu
@@ -69,7 +70,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
     single.test(method, datamodule, verbose=False)
     assert distributed == method.evaluation["test"]
-    assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia"}
+    assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia", *ATTACK_KEYS}
 
 
 @pytest.mark.parametrize("method", DISTRIBUTABLE, ids=lambda cls: cls.__name__)

@@ -236,6 +236,8 @@ class UnlearningDataModule(L.LightningDataModule):
             columns = {"mia_role": roles[set_name][0], "mia_weight": roles[set_name][1]}
             if set_name == "test" and split.forget_classes:  # its presence marks class removal to the evaluation
                 columns["in_forget_classes"] = torch.isin(labels, torch.tensor(split.forget_classes))
+            if set_name == "remain":  # the stronger attacks' SVC learns from the first min(|T|, |D_r|) rows of D_r
+                columns["svc_shadow"] = torch.arange(len(positions)) < min(len(arrays.y_test), len(positions))
             return ImageRows(images, labels, positions, self.pipeline.eval, columns, with_position=True)
 
         return {

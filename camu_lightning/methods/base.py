@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.data.rows import gather_rows
-from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
+from camu_lightning.metrics import SliceAccuracies, StrongerAttacks, paper_mia, sorted_softmax
 
 
 class DivergenceError(RuntimeError):
@@ -90,6 +90,8 @@ class UnlearningMethod(L.LightningModule):
         self.timer = UnlearningTimer()
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
         self.attack_rows: list[dict[str, Tensor]] = []
+        # metrics.md section 5, at test and in a stand-alone validation (the pre-unlearning model), not every epoch.
+        self.stronger_attacks = StrongerAttacks(seed)
         self.evaluation: dict[str, dict[str, float]] = {}
 
     # ----------------------------------------------------------------- what a method provides
@@ -184,6 +186,11 @@ class UnlearningMethod(L.LightningModule):
         logits = self.evaluation_logits(batch["x"])[counted]
         rows = {name: value[counted] for name, value in batch.items() if name not in ("x", "is_padding")}
         self.stage_accuracies[stage].update(EVAL_SETS[set_index], logits, rows["y"], rows.get("in_forget_classes"))
+        order = set_index * 2**40 + rows["index"]  # a global row identity, the same on any number of ranks
+        if self.trainer.state.fn != TrainerFn.FITTING:
+            self.stronger_attacks.update(
+                EVAL_SETS[set_index], logits, rows["y"], order, rows.get("svc_shadow"), rows.get("in_forget_classes")
+            )
         in_attack = rows["mia_role"] > 0
         if in_attack.any():
             self.attack_rows.append(
@@ -191,19 +198,22 @@ class UnlearningMethod(L.LightningModule):
                     "features": sorted_softmax(logits[in_attack]).cpu(),
                     "role": rows["mia_role"][in_attack].cpu(),
                     "copies": rows["mia_weight"][in_attack].cpu(),
-                    # a global row identity, so every rank count gives the attack its rows in one order
-                    "order": (set_index * 2**40 + rows["index"][in_attack]).cpu(),
+                    "order": order[in_attack].cpu(),
                 }
             )
 
     def _finish_evaluation(self, stage: str) -> None:
         if self.trainer.sanity_checking:
             self.stage_accuracies[stage].reset()
+            self.stronger_attacks.reset()
             self.attack_rows.clear()
             return
         metrics = self.stage_accuracies[stage].compute()  # synced across ranks
         self.stage_accuracies[stage].reset()
         metrics["mia"] = self._paper_mia()
+        if self.trainer.state.fn != TrainerFn.FITTING:
+            metrics |= self.stronger_attacks.compute()  # synced across ranks
+        self.stronger_attacks.reset()
         # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
         self.log_dict(
             {f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False, rank_zero_only=True
