@@ -20,7 +20,7 @@ from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.files import write_json
 from camu_lightning.methods import DivergenceError, UnlearningMethod
-from camu_lightning.original import OriginalRecipe
+from camu_lightning.original import OriginalRecipe, on_one_device
 from camu_lightning.preparation import check_run, prepare_method, store_unlearned
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
 from camu_lightning.run_folder import RecordInterruption, claim_run_folder
@@ -77,15 +77,17 @@ class CamuCLI(LightningCLI):
         checkpoints or validation, a progress bar when the run shows one."""
         device, progress = self.trainer.strategy.root_device, self.settings.trainer.enable_progress_bar is not False
         quiet = {"logger": False, "enable_checkpointing": False, "enable_model_summary": False, "limit_val_batches": 0}
-        return quiet | {
-            "accelerator": {"cuda": "gpu"}.get(device.type, device.type),
-            "devices": [device.index] if device.type == "cuda" else 1,
-            "precision": self.trainer.precision,
-            "num_sanity_val_steps": 0,
-            "default_root_dir": self.trainer.default_root_dir,
-            "enable_progress_bar": progress,
-            "callbacks": [RichProgressBar()] if progress else [],
-        }
+        return (
+            quiet
+            | on_one_device(device)
+            | {
+                "precision": self.trainer.precision,
+                "num_sanity_val_steps": 0,
+                "default_root_dir": self.trainer.default_root_dir,
+                "enable_progress_bar": progress,
+                "callbacks": [RichProgressBar()] if progress else [],
+            }
+        )
 
     def before_fit(self) -> None:
         method, trainer, settings = self.model, self.trainer, self.settings

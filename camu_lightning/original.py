@@ -98,6 +98,14 @@ class Classifier(L.LightningModule):
         return optimizer
 
 
+def on_one_device(device: torch.device) -> dict[str, Any]:
+    """Trainer settings for training on exactly this device (a nested fit beside the run, never distributed)."""
+    return {
+        "accelerator": {"cuda": "gpu"}.get(device.type, device.type),
+        "devices": [device.index] if device.type == "cuda" else 1,
+    }
+
+
 def fit_state_dict(network: nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
     """The state_dict if its keys and shapes are the network's, else a one-line error saying how they differ."""
     expected = network.state_dict()

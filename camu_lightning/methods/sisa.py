@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from camu_lightning.data.rows import collate_batch
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
-from camu_lightning.original import Classifier
+from camu_lightning.original import Classifier, on_one_device
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +202,7 @@ class SISA(UnlearningMethod):
     # ----------------------------------------------------------------- unlearning
     def stage_trainer_settings(self) -> dict[str, Any]:
         """A quiet single-device Trainer on the run's device and precision."""
-        device = self.device
-        return {
-            "accelerator": {"cuda": "gpu"}.get(device.type, device.type),
-            "devices": [device.index] if device.type == "cuda" else 1,
+        return on_one_device(self.device) | {
             "precision": self.trainer.precision,
             "logger": False,
             "enable_checkpointing": False,

@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=512, help="training rows of the generated RGB data (test: half)")
     parser.add_argument("--speed_rows", type=int, default=60000, help="training rows of the speed check")
     args = parser.parse_args(argv)
+    for name, fewest in (("rows", 16), ("speed_rows", 60)):  # enough for a forget set, S and the attacks' splits
+        if getattr(args, name) < fewest:
+            parser.error(f"--{name} must be >= {fewest}, got {getattr(args, name)}")
     set_up_terminal()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-Trainer banners between the rows
     if args.accelerator == "gpu" and not torch.cuda.is_available():
