@@ -7,6 +7,7 @@ writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/v
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ from camu_lightning.terminal import console, one_line_parser_error, own_error, p
 # the link (pixel statistics: Boundary Shrink; training rows and the deletion request: SISA).
 LINKED_FROM_DATA = ("num_classes", "input_shape", "pixel_mean", "pixel_std", "train_rows", "forget_rows")
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
+# What `camu fit` and `camu score` build: any UnlearningMethod subclass (`--model CaMU`) and the data module.
+CLI_CLASSES = {
+    "model_class": UnlearningMethod,
+    "datamodule_class": UnlearningDataModule,
+    "subclass_mode_model": True,
+    "auto_configure_optimizers": False,
+}
 
 
 class CamuCLI(LightningCLI):
@@ -67,6 +75,11 @@ class CamuCLI(LightningCLI):
         return self.config[self.subcommand] if self.subcommand else self.config
 
     @property
+    def recipe(self) -> OriginalRecipe:
+        """The original model's recipe, instantiated."""
+        return (self.config_init[self.subcommand] if self.subcommand else self.config_init).original
+
+    @property
     def keys(self) -> RunKeys:
         network = self.settings.model.init_args.network.as_dict()
         return RunKeys.of(self.datamodule, network, int(self.settings.seed_everything))
@@ -90,24 +103,28 @@ class CamuCLI(LightningCLI):
         )
 
     def before_fit(self) -> None:
+        console.print("split: " + ", ".join(f"{k} {v}" for k, v in self.datamodule.summary().items()), highlight=False)
+        self.prepare()
+        if self.model.starts_from_original or self.model.training_state_settings() is not None:
+            self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)  # the model before unlearning
+            self.results |= {f"original_{key}": value for key, value in self.model.evaluation["val"].items()}
+
+    def prepare(self) -> None:
+        """Check the run and load what the method starts from (cached or trained now); reseed."""
         method, trainer, settings = self.model, self.trainer, self.settings
         check_run(method, trainer)
-        console.print("split: " + ", ".join(f"{k} {v}" for k, v in self.datamodule.summary().items()), highlight=False)
         self.results = {"split_key": cache_key(self.keys.pairing())} | prepare_method(
             method,
             self.datamodule,
             CheckpointCache(settings.cache_dir),
             self.keys,
-            self.config_init[self.subcommand].original,
+            self.recipe,
             self.nested_trainer_settings(),
             self.unlearned_key(),
         )
         if self.results.get("unlearned_from_cache"):
             trainer.limit_train_batches = 0  # the cached model is the run's result: nothing to train
         L.seed_everything(int(settings.seed_everything), verbose=False)  # whatever the cache held
-        if method.starts_from_original or method.training_state_settings() is not None:
-            trainer.validate(method, datamodule=self.datamodule, verbose=False)  # the model before unlearning
-            self.results |= {f"original_{key}": value for key, value in method.evaluation["val"].items()}
 
     def unlearned_key(self) -> dict[str, Any]:
         channels_last = any(isinstance(callback, ChannelsLast) for callback in self.trainer.callbacks)
@@ -132,13 +149,15 @@ class CamuCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point: known errors end the run with one line and exit status 2."""
+    args = sys.argv[1:] if args is None else args
+    if args[:1] == ["score"]:
+        from camu_lightning.score import main as score
+
+        return score(args[1:])
     set_up_terminal()
     try:
         CamuCLI(
-            UnlearningMethod,
-            UnlearningDataModule,
-            subclass_mode_model=True,
-            auto_configure_optimizers=False,
+            **CLI_CLASSES,
             save_config_kwargs={"overwrite": True},
             args=args,
             parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},

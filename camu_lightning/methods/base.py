@@ -174,6 +174,10 @@ class UnlearningMethod(L.LightningModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate_batch("test", batch, dataloader_idx)
 
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """The evaluation logits of a batch (`trainer.predict` over the evaluation loaders; `camu score`)."""
+        return self.evaluation_logits(batch["x"])
+
     def on_validation_epoch_end(self) -> None:
         self._finish_evaluation("val")
 

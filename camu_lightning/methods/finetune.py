@@ -44,8 +44,8 @@ class Finetune(UnlearningMethod):
             raise ValueError(f"unknown model.stream '{stream}'; choose from: remain_sample, remain")
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown model.optimizer '{optimizer}'; choose from: adam, sgd")
-        if lr <= 0 or batch_size < 1:
-            raise ValueError(f"model.lr and model.batch_size must be > 0, got {lr}, {batch_size}")
+        if lr < 0 or batch_size < 1:  # lr 0 leaves the original unchanged: the do-nothing control
+            raise ValueError(f"model.lr must be >= 0 and model.batch_size >= 1, got {lr}, {batch_size}")
 
     def train_streams(self) -> dict[str, int]:
         return {self.hparams.stream: self.hparams.batch_size}
