@@ -109,11 +109,12 @@ def build_run(args: list[str]) -> CamuCLI:
 
 
 def record_key(run: CamuCLI) -> dict[str, Any]:
-    """What determines a model of the study: its unlearned key (pairing, recipe, epochs, precision), the original it
-    starts from, and the data settings that shape its training streams."""
+    """What determines a model of the study: the method's class, its unlearned key (pairing, recipe, epochs,
+    precision), the original it starts from, and the data settings that shape its training streams."""
     hparams = run.datamodule.hparams
     original = run.keys.original(run.recipe.training_settings(), run.recipe.precision)
     return {
+        "method": f"{type(run.model).__module__}.{type(run.model).__qualname__}",
         "model": run.unlearned_key(),
         "original": original if run.model.starts_from_original else None,
         "data": {key: value for key, value in hparams.items() if key not in NOT_IN_MODEL},

@@ -225,6 +225,11 @@ class UnlearningDataModule(L.LightningDataModule):
                 loaders[name] = self._loader(dataset, request.batch_size, shuffle=True)
         return loaders
 
+    def pass_loader(self, name: str, batch_size: int) -> DataLoader:
+        """One unshuffled pass over a stream, for a method's gradient passes (saliency, importances)."""
+        dataset = self.stream(name, Stream(batch_size))
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_batch)
+
     # ----------------------------------------------------------------- evaluation
     @cached_property
     def eval_sets(self) -> dict[str, ImageRows]:

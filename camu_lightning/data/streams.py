@@ -6,6 +6,8 @@
 | `remain` | D_r | train | |
 | `forget` | D_f | train | |
 | `forget_fixed` | D_f | eval (fixed inputs, e.g. for an attack on them) | `index` |
+| `train_fixed` | D_r, then D_f (the whole training set) | eval | |
+| `test_fixed` | the test set (held out: SCRUB+R's reference error, which so touches test data) | eval | |
 | `remain_sample` | S | train | `index` when the input is fixed (no augmentation) |
 | `counterfactual` | CaMU tuples (built by the data module) | frozen at build | `index` |
 | `flagged_mixture` | D_f plus floor(remain_fraction * |D_r|) of D_r, drawn once per run | train | `flag` (1 = forget) |
@@ -33,6 +35,8 @@ STREAM_NAMES = (
     "remain",
     "forget",
     "forget_fixed",
+    "train_fixed",
+    "test_fixed",
     "remain_sample",
     "counterfactual",
     "flagged_mixture",
@@ -123,6 +127,10 @@ def stream_dataset(
         return rows(forget)
     if name == "forget_fixed":
         return rows(forget, pipeline.eval, with_position=True)
+    if name == "train_fixed":
+        return rows(torch.cat([remain, forget]), pipeline.eval)
+    if name == "test_fixed":
+        return ImageRows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), pipeline.eval)
     if name == "remain_sample":
         # Positions are exposed only when a sample's input is fixed, so a method may cache frozen outputs.
         return rows(torch.from_numpy(split.sample), with_position=not pipeline.augments)

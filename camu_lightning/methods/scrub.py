@@ -4,11 +4,18 @@ The student starts from the original (the frozen teacher). Each epoch e = 1..E: 
 over D_f with loss -d(x_f); then a min pass over D_r with loss gamma * CE + alpha * d(x_r); d is the
 teacher-student KL at temperature T, times T^2, batch mean (`DistillKL`). One optimizer serves both passes;
 its learning rate decays by `decay_rate` after each epoch in `decay_epochs`.
+
+SCRUB+R (`rewind: true`, the reference's `MIA_experiments.ipynb`): the states after every epoch are kept, with
+state 0 = the original; the returned one is the first whose forget error (eval mode and transform) is closest to a
+reference error: the final state's error on held-out rows of the forget distribution, here the test rows whose
+label is among D_f's (the reference uses a validation split; the suite has none, so this selection touches test
+data). The reference crashes when it selects state 0 (no checkpoint); here it returns the original. The per-epoch
+errors and the selection count in the unlearning time.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +24,7 @@ from torch import Tensor
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
+from camu_lightning.passes import error_percent
 from camu_lightning.train_logging import log_train_values
 
 
@@ -43,6 +51,7 @@ class SCRUB(UnlearningMethod):
         kl_weight: alpha, weight of the remain distillation.
         decay_epochs, decay_rate: learning-rate steps.
         forget_batch_size, remain_batch_size: batch sizes of the max and min passes.
+        rewind: SCRUB+R, return the state whose forget error is closest to the held-out reference.
     """
 
     def __init__(
@@ -63,6 +72,7 @@ class SCRUB(UnlearningMethod):
         decay_rate: float,
         forget_batch_size: int,
         remain_batch_size: int,
+        rewind: bool = False,
     ) -> None:
         super().__init__(network, num_classes, input_shape, seed)
         if optimizer not in ("sgd", "adam"):
@@ -70,10 +80,52 @@ class SCRUB(UnlearningMethod):
         if msteps < 0 or temperature <= 0 or lr <= 0:
             raise ValueError(f"model.msteps must be >= 0, temperature and lr > 0; got {msteps}, {temperature}, {lr}")
         self.original = Frozen(self.network)
+        self.states: list[dict[str, Tensor]] = []  # SCRUB+R: state i after epoch i (0: the original)
+        self.forget_errors: list[float] = []
+        self.rewound_to: int | None = None
+        self.reference_error = float("nan")
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:
         super().load_original(state_dict)
         self.original.network.load_state_dict(state_dict)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.hparams.rewind:
+            self.keep_state()
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        if self.hparams.rewind:
+            self.keep_state()
+
+    def keep_state(self) -> None:
+        """SCRUB+R: the current weights and their forget error."""
+        loader = self.trainer.datamodule.pass_loader("forget_fixed", self.hparams.remain_batch_size)
+        self.forget_errors.append(error_percent(self.network, loader))
+        self.states.append({key: value.detach().clone() for key, value in self.network.state_dict().items()})
+
+    def on_train_end(self) -> None:
+        if self.hparams.rewind:
+            self.rewind()
+        super().on_train_end()
+
+    def rewind(self) -> None:
+        """Load the first state whose forget error is closest to the final state's error on held-out rows of D_f's
+        classes."""
+        datamodule, size = self.trainer.datamodule, self.hparams.remain_batch_size
+        forget_classes = torch.unique(torch.cat([batch["y"] for batch in datamodule.pass_loader("forget_fixed", size)]))
+        self.reference_error = error_percent(self.network, datamodule.pass_loader("test_fixed", size), forget_classes)
+        distances = [abs(error - self.reference_error) for error in self.forget_errors]
+        self.rewound_to = distances.index(min(distances))  # the first on ties
+        self.network.load_state_dict(self.states[self.rewound_to])
+        self.states.clear()  # the copies are not needed past the choice
+
+    def unlearning_summary(self) -> dict[str, Any]:
+        summary = super().unlearning_summary()
+        if self.rewound_to is not None:
+            summary |= {"scrub_rewound_to_epoch": self.rewound_to, "scrub_reference_error": self.reference_error}
+        return summary
 
     def train_streams(self) -> dict[str, Stream]:
         hp = self.hparams
