@@ -50,6 +50,12 @@ class CamuCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its recipe or a checkpoint.")
         parser.add_argument("--cache_dir", type=str, default="camu_cache", help="Folder of cached models (deletable).")
+        parser.add_argument(
+            "--tune",
+            type=dict[str, dict[str, Any]] | None,
+            default=None,
+            help="Ranges `camu tune` searches (setting: {low, high[, log]} or {choices}); camu fit ignores them.",
+        )
         parser.set_defaults({"trainer.enable_model_summary": False})  # its FLOPs column is 0 for these networks
         parser.link_arguments("seed_everything", "data.split_seed")
         parser.link_arguments("seed_everything", "model.init_args.seed")
@@ -154,6 +160,10 @@ def main(args: list[str] | None = None) -> None:
         from camu_lightning.score import main as score
 
         return score(args[1:])
+    if args[:1] == ["tune"]:
+        from camu_lightning.tune import main as tune
+
+        return tune(args[1:])
     set_up_terminal()
     try:
         CamuCLI(

@@ -275,6 +275,7 @@ def test_scrub_max_steps_only_in_the_first_msteps_epochs_then_min_steps(tiny_npz
         decay_rate=0.1,
         forget_batch_size=5,
         remain_batch_size=16,
+        rewind=False,
     )
     method.load_original(method.network.state_dict())
     recorder = Recorder()

@@ -72,7 +72,7 @@ class SCRUB(UnlearningMethod):
         decay_rate: float,
         forget_batch_size: int,
         remain_batch_size: int,
-        rewind: bool = False,
+        rewind: bool,
     ) -> None:
         super().__init__(network, num_classes, input_shape, seed)
         if optimizer not in ("sgd", "adam"):

@@ -52,6 +52,7 @@ class SSD(UnlearningMethod):
         batch_size: of both importance passes (128 random forgetting, 64 class forgetting).
     """
 
+    distributable = False  # a one-shot edit: every rank would repeat the same passes
     epoch_range = (1, 1)  # its work happens once, at fit start
 
     def __init__(
