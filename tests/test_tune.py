@@ -1,0 +1,92 @@
+"""`camu tune` end to end on tiny data: the best trial becomes a config that runs alone and reproduces its objective,
+a rerun resumes the stored study, and a cap nothing meets is a one-line error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from camu_lightning.cli import main
+from tests.test_cli import REPO, run_camu
+
+
+def run_tune(tmp_path: Path, dataset: Path, *extra: str) -> None:
+    main(
+        [
+            "tune",
+            *("--config", str(REPO / "configs" / "mnist_finetune.yaml"), "--out", str(tmp_path / "tuned.yaml")),
+            *("--data.dataset", str(dataset), "--data.eval_batch_size", "16", "--original.epochs", "2"),
+            *("--cache_dir", str(tmp_path / "cache")),
+            *extra,
+        ]
+    )
+
+
+def stored_trials(tmp_path: Path, dataset: Path) -> list[optuna.trial.FrozenTrial]:
+    storage = f"sqlite:///{tmp_path / 'cache' / 'tune.sqlite3'}"
+    return optuna.load_study(study_name=f"{dataset.stem}_random_finetune", storage=storage).trials
+
+
+def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(tmp_path, tiny_npz, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_tune(tmp_path, tiny_npz, "--trials", "3")
+    trials = stored_trials(tmp_path, tiny_npz)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 3 and complete
+    best = min(complete, key=lambda t: t.value)
+    text = (tmp_path / "tuned.yaml").read_text()
+    assert text.startswith("# Tuned Finetune") and f"avg_gap to Retrain {best.value:.3f}" in text
+    tuned = yaml.safe_load(text)
+    assert "tune" not in tuned and tuned["model"]["init_args"]["lr"] == best.params["model.init_args.lr"]
+    assert tuned["trainer"]["max_epochs"] == best.params["trainer.max_epochs"]
+    # The tuned config alone, on the tuning seed, gives the best trial's objective again.
+    retrain = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "20", config="configs/mnist_retrain.yaml")
+    assert retrain["unlearned_from_cache"] is True
+    epochs = str(tuned["trainer"]["max_epochs"])  # run_camu's own default is 2
+    rerun = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", epochs, config=str(tmp_path / "tuned.yaml"))
+    assert rerun["avg_gap"] == pytest.approx(best.value, abs=1e-9)
+    run_tune(tmp_path, tiny_npz, "--trials", "4")
+    assert len(stored_trials(tmp_path, tiny_npz)) == 4
+
+
+def test_a_cap_no_trial_meets_prunes_them_all_and_says_so(tmp_path, tiny_npz, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_tune(tmp_path, tiny_npz, "--trials", "2", "--time_cap_s", "0")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "error: every trial of tiny_random_finetune was pruned" in err
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in stored_trials(tmp_path, tiny_npz))
+    assert not (tmp_path / "tuned.yaml").exists()
+
+
+def test_a_config_without_ranges_is_refused(tmp_path, tiny_npz, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["tune", "--config", str(REPO / "configs" / "mnist_retrain.yaml"), "--data.dataset", str(tiny_npz)])
+    assert stop.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("has no `tune:` block of ranges to search (setting: {low, high[, log]})")
+    )
+
+
+def test_help_names_every_option(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--config",
+        "--scenario",
+        "--trials",
+        "--time_cap_s",
+        "--retrain_config",
+        "--out",
+        "camu fit --help",
+    ):
+        assert option in text
+    json.dumps(text)
