@@ -8,6 +8,7 @@ writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/v
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ from camu_lightning.terminal import console, one_line_parser_error, own_error, p
 # the link (pixel statistics: Boundary Shrink; training rows and the deletion request: SISA).
 LINKED_FROM_DATA = ("num_classes", "input_shape", "pixel_mean", "pixel_std", "train_rows", "forget_rows")
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
+COMMANDS = {
+    "score": "camu_lightning.score",
+    "tune": "camu_lightning.tune",
+    "bench": "camu_lightning.bench.run",
+    "report": "camu_lightning.bench.report",
+}
 # What `camu fit` and `camu score` build: any UnlearningMethod subclass (`--model CaMU`) and the data module.
 CLI_CLASSES = {
     "model_class": UnlearningMethod,
@@ -156,14 +163,8 @@ class CamuCLI(LightningCLI):
 def main(args: list[str] | None = None) -> None:
     """Console entry point: known errors end the run with one line and exit status 2."""
     args = sys.argv[1:] if args is None else args
-    if args[:1] == ["score"]:
-        from camu_lightning.score import main as score
-
-        return score(args[1:])
-    if args[:1] == ["tune"]:
-        from camu_lightning.tune import main as tune
-
-        return tune(args[1:])
+    if args[:1] and args[0] in COMMANDS:  # the suite's own commands beside LightningCLI's `fit`
+        return import_module(COMMANDS[args[0]]).main(args[1:])
     set_up_terminal()
     try:
         CamuCLI(

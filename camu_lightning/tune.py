@@ -6,7 +6,7 @@
 first, from the cache when it is there). A trial whose unlearning takes longer than the cap (default: that Retrain's
 time) is pruned, so a tuned method cannot become a retrain; so is one that diverges. The study lives in Optuna's
 SQLite storage in the cache folder, so an interrupted search resumes. The best trial becomes a complete config,
-`configs/tuned/<dataset>_<scenario>_<method>.yaml`, that runs alone; report it on seeds other than 0.
+`configs/tuned/<dataset>_<random|class0>_<method>.yaml`, that runs alone; report it on seeds other than 0.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def tune_parser() -> argparse.ArgumentParser:
         "--time_cap_s", type=float, help="prune trials unlearning for longer (default: the Retrain's time)"
     )
     parser.add_argument("--retrain_config", help="the Retrain's config (default: <prefix>_retrain.yaml beside it)")
-    parser.add_argument("--out", help="the tuned config (default: configs/tuned/<dataset>_<scenario>_<method>.yaml)")
+    parser.add_argument(
+        "--out", help="the tuned config (default: configs/tuned/<dataset>_<random|class0>_<method>.yaml)"
+    )
     return parser
 
 
@@ -136,10 +138,13 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     space = search_space(config)
     shared, method_only = split_options(fit_options)
     retrain_config = options.retrain_config or str(retrain_config_beside(config))
-    method_name = str(yaml.safe_load(config.read_text())["model"]["class_path"]).rsplit(".", 1)[-1]
-    dataset = Path(str(yaml.safe_load(config.read_text())["data"]["dataset"])).stem
-    dataset = next((v for k, v in zip(shared, shared[1:], strict=False) if k == "--data.dataset"), dataset)
-    name = f"{Path(dataset).stem}_{options.scenario}_{method_name.lower()}"
+    settings = yaml.safe_load(config.read_text())
+    method_name = str(settings["model"]["class_path"]).rsplit(".", 1)[-1]
+    config_dataset = str(settings["data"]["dataset"])
+    method = config.stem.removeprefix(f"{config_dataset}_")  # the grid's name of the method, e.g. boundary_shrink
+    dataset = next((v for k, v in zip(shared, shared[1:], strict=False) if k == "--data.dataset"), config_dataset)
+    label = "random" if options.scenario == "random" else "class0"
+    name = f"{Path(dataset).stem}_{label}_{method}"
     cache_dir = next((v for k, v in zip(shared, shared[1:], strict=False) if k == "--cache_dir"), None)
     root = Path("lightning_logs") / "tune" / name
     run = [*SCENARIOS[options.scenario], "--seed_everything", str(TUNING_SEED), "--trainer.default_root_dir", str(root)]
@@ -147,7 +152,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     console.print(f"tune {name}: Retrain of the split (seed {TUNING_SEED}) first", highlight=False)
     retrain = fit(["--config", retrain_config, *shared, *run, *quiet])
     time_cap = options.time_cap_s if options.time_cap_s is not None else retrain["time_unlearn_s"]
-    storage_dir = Path(cache_dir or yaml.safe_load(config.read_text()).get("cache_dir", "camu_cache"))
+    storage_dir = Path(cache_dir or settings.get("cache_dir", "camu_cache"))
     storage_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name=name,

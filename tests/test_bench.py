@@ -1,12 +1,7 @@
 import json
 from pathlib import Path
 
-import pytest
-
-from camu_lightning.bench.grid import commands
 from camu_lightning.bench.tables import latest_results, tables
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write_run(folder: Path, method: str, seed: int, **metrics) -> None:
@@ -49,25 +44,6 @@ def test_the_newest_run_of_a_method_and_seed_wins(tmp_path: Path) -> None:
     os.utime(tmp_path / "version_0" / "results.json", (1, 1))
     (run,) = latest_results(tmp_path)
     assert run["acc_remain"] == 20.0
-
-
-def test_grid_runs_retrain_first_and_overrides_the_class_scenario() -> None:
-    runs = commands(
-        "mnist", "../shared/data", ["random", "class"], ["camu", "retrain", "ngrad"], 3, 0, REPO / "configs"
-    )
-    configs = [Path(run[3]).name for run in runs]
-    assert configs == [
-        "mnist_retrain.yaml",
-        "mnist_camu.yaml",
-        "mnist_ngrad.yaml",
-        "mnist_retrain.yaml",
-        "mnist_camu_class.yaml",
-        "mnist_ngrad.yaml",
-    ]
-    assert runs[5][-4:] == ["--data.forget_fraction", "null", "--data.forget_classes", "[3]"]
-    assert runs[4][-2:] == ["--data.forget_classes", "[3]"]
-    with pytest.raises(SystemExit, match="no config"):
-        commands("mnist", "x", ["random"], ["camu"], 0, 0, REPO / "nowhere")
 
 
 def test_tables_take_the_gap_to_the_retrain_of_the_same_split_key(tmp_path: Path) -> None:

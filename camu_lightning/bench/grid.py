@@ -1,73 +1,129 @@
-"""The `camu fit` commands of a comparison grid: every method on one dataset, random 10 % and class removal.
+"""A benchmark grid from one YAML file: datasets x scenarios x methods (default or tuned configs) x seeds.
 
-    python -m camu_lightning.bench.grid --dataset mnist --root ../shared/data            # print the commands
-    python -m camu_lightning.bench.grid --dataset mnist --root ../shared/data --run      # run them in order
+    datasets: [mnist, fashion_mnist]
+    scenarios: [random, class]      # random: the configs' 10 %; class: every sample of `forget_class`
+    methods: [retrain, camu, ngrad]  # configs/<dataset>_<method>.yaml (CaMU's class removal: <dataset>_camu_class)
+    variants: [default, tuned]       # tuned: configs/tuned/<dataset>_<scenario>_<method>.yaml, where one exists
+    seeds: [1, 2, 3]
+    root: ../shared/data             # data.root of every run
+    forget_class: 0
+    overrides: []                    # more `camu fit` options for every run
 
-Retrain runs first in each scenario, so every later run finds its result and reports the gap to it.
+Each cell is one `camu fit`; its row is `results/<dataset>/<scenario>/<method>[_tuned]/seed<k>.json`. A cell's
+config hash covers what decides its numbers (the config file's settings, the overrides, the seed, the package's
+major version; never data.root), so a row whose hash matches is never run again.
 """
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import subprocess
-import sys
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-METHODS = (
-    "retrain",
-    "camu",
-    "finetune",
-    "ngrad",
-    "boundary_shrink",
-    "boundary_expanding",
-    "teacher_student",
-    "scrub",
-    "sisa",
-    "unroll",
-)
-CLASS_OVERRIDE = ("--data.forget_fraction", "null", "--data.forget_classes")
+import yaml
+
+from camu_lightning import __version__
+
+SCENARIOS = ("random", "class")
+VARIANTS = ("default", "tuned")
+GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides"}
 
 
-def commands(
-    dataset: str, root: str, scenarios: list[str], methods: list[str], forget_class: int, seed: int, configs: Path
-) -> list[list[str]]:
-    """One `camu fit` per (scenario, method), Retrain first."""
-    runs = []
-    for scenario in scenarios:
-        for method in sorted(methods, key=lambda name: name != "retrain"):
-            if scenario == "class" and method == "camu":  # CaMU's class removal has its own hyperparameters
-                config, extra = configs / f"{dataset}_camu_class.yaml", ["--data.forget_classes", f"[{forget_class}]"]
-            else:
-                config = configs / f"{dataset}_{method}.yaml"
-                extra = [*CLASS_OVERRIDE, f"[{forget_class}]"] if scenario == "class" else []
-            if not config.is_file():
-                raise SystemExit(f"error: no config {config} for method '{method}'")
-            runs.append(
-                ["camu", "fit", "--config", str(config), "--data.root", root, "--seed_everything", str(seed), *extra]
-            )
-    return runs
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    scenario: str  # "random" or "class<c>"
+    method: str  # the config's method name, e.g. "ngrad"
+    variant: str
+    seed: int
+    config: str
+    overrides: tuple[str, ...]
+
+    @property
+    def row(self) -> Path:
+        """The row's path under the results folder."""
+        name = self.method if self.variant == "default" else f"{self.method}_{self.variant}"
+        return Path(self.dataset) / self.scenario / name / f"seed{self.seed}.json"
+
+    @property
+    def config_hash(self) -> str:
+        settings = yaml.safe_load(Path(self.config).read_text())
+        settings.pop("tune", None)  # search ranges decide nothing a run computes
+        kept, skip = [], False
+        for option in self.overrides:  # data.root locates the data; it decides no number
+            if skip or option.startswith("--data.root"):
+                skip = option == "--data.root"
+                continue
+            kept.append(option)
+        identity = {"config": settings, "overrides": kept, "seed": self.seed, "major": __version__.split(".")[0]}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    def run_folder(self, logs: Path) -> Path:
+        """Where the run writes results.json: beside the other runs of its dataset and scenario, so it finds the
+        Retrain of its split there and reports its gaps."""
+        return logs / self.dataset / self.scenario / f"{self.row.parent.name}_seed{self.seed}"
+
+    def command(self, logs: Path) -> list[str]:
+        """The `camu fit` arguments of this cell."""
+        folder = self.run_folder(logs)
+        return [
+            *("fit", "--config", self.config, *self.overrides, "--seed_everything", str(self.seed)),
+            *("--trainer.default_root_dir", str(folder.parent), "--trainer.enable_progress_bar", "false"),
+            "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+            *(f"--trainer.logger.init_args.save_dir={folder.parent}", "--trainer.logger.init_args.name="),
+            f"--trainer.logger.init_args.version={folder.name}",
+        ]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=("mnist", "fashion_mnist", "cifar10", "cifar100"))
-    parser.add_argument("--root", default="data", help="data root holding <dataset>.npz or torchvision's layout")
-    parser.add_argument("--scenarios", nargs="+", default=["random", "class"], choices=("random", "class"))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--forget_class", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--configs", type=Path, default=Path("configs"))
-    parser.add_argument("--run", action="store_true", help="run the commands instead of printing them")
-    args = parser.parse_args(argv)
-    for command in commands(
-        args.dataset, args.root, args.scenarios, args.methods, args.forget_class, args.seed, args.configs
-    ):
-        print(shlex.join(command), flush=True)
-        if args.run:
-            executable = [str(Path(sys.executable).with_name("camu")), *command[1:]]
-            subprocess.run(executable, check=True)
+def read_grid(path: Path) -> dict[str, Any]:
+    """The grid file, checked: unknown keys, scenarios and variants are refused by name."""
+    try:
+        grid = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"grid file {path} is unreadable: {str(error).splitlines()[0]}") from error
+    if not isinstance(grid, dict) or not {"datasets", "methods", "seeds"} <= grid.keys():
+        raise ValueError(f"grid file {path} must set datasets, methods and seeds")
+    if unknown := set(grid) - GRID_KEYS:
+        raise ValueError(f"grid file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(GRID_KEYS)}")
+    grid = {"scenarios": ["random", "class"], "variants": ["default"], "root": "data", "forget_class": 0,
+            "overrides": []} | grid  # fmt: skip
+    for key, allowed in (("scenarios", SCENARIOS), ("variants", VARIANTS)):
+        if bad := [value for value in grid[key] if value not in allowed]:
+            raise ValueError(f"grid {key} {bad} unknown; choose from: {', '.join(allowed)}")
+    if not all(isinstance(seed, int) for seed in grid["seeds"]):
+        raise ValueError(f"grid seeds must be integers, got {grid['seeds']}")
+    return grid
 
 
-if __name__ == "__main__":
-    main()
+def cells(grid: dict[str, Any], configs: Path) -> list[Cell]:
+    """Every cell of the grid, each scenario's Retrains first (so later runs find their gap partner)."""
+    found = []
+    for dataset in grid["datasets"]:
+        for scenario in grid["scenarios"]:
+            label = "random" if scenario == "random" else f"class{grid['forget_class']}"
+            for method in sorted(grid["methods"], key=lambda name: name != "retrain"):
+                for variant in grid["variants"]:
+                    config, extra = config_of(configs, dataset, scenario, label, method, variant, grid["forget_class"])
+                    if config is None:
+                        continue
+                    overrides = ("--data.root", str(grid["root"]), *extra, *grid["overrides"])
+                    found += [Cell(dataset, label, method, variant, s, str(config), overrides) for s in grid["seeds"]]
+    return found
+
+
+def config_of(
+    configs: Path, dataset: str, scenario: str, label: str, method: str, variant: str, forget_class: int
+) -> tuple[Path | None, list[str]]:
+    """(config, scenario options) of a cell; no config for a tuned variant nobody tuned (the cell is left out)."""
+    forget = ["--data.forget_fraction", "null", "--data.forget_classes", f"[{forget_class}]"]
+    if variant == "tuned":
+        tuned = configs / "tuned" / f"{dataset}_{label}_{method}.yaml"
+        return (tuned, [] if scenario == "random" else forget[2:]) if tuned.is_file() else (None, [])
+    if scenario == "class" and method == "camu":  # CaMU's class removal has its own recipe
+        return configs / f"{dataset}_camu_class.yaml", forget[2:]
+    config = configs / f"{dataset}_{method}.yaml"
+    if not config.is_file():
+        raise ValueError(f"no config {config} for grid method '{method}'")
+    return config, forget if scenario == "class" else []

@@ -34,3 +34,45 @@ def epsilon_histogram(epsilons: np.ndarray, num_models: int, title: str, path: P
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
     return path
+
+
+def gap_bars(methods: dict[str, dict[int, dict[str, float]]], metrics: tuple[str, ...], title: str, path: Path) -> Path:
+    """Each method's gap to Retrain per table metric: mean over seeds, population std as the error bar."""
+    names = [name for name in methods if name != "retrain"]
+    figure, axes = plt.subplots(
+        figsize=(max(6.0, 1.4 * len(metrics) * max(1, len(names)) / 3), 4.0), layout="constrained"
+    )
+    width = 0.8 / max(1, len(names))
+    for index, name in enumerate(names):
+        gaps = [[seed.get(f"gap_{metric}") for seed in methods[name].values()] for metric in metrics]
+        means = [np.mean([g for g in values if g is not None]) if any(g is not None for g in values) else np.nan
+                 for values in gaps]  # fmt: skip
+        spreads = [np.std([g for g in values if g is not None]) if any(g is not None for g in values) else 0.0
+                   for values in gaps]  # fmt: skip
+        axes.bar(np.arange(len(metrics)) + index * width, means, width, yerr=spreads, label=name, capsize=2)
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
+    axes.set_ylabel("method − Retrain (points)")
+    axes.set_title(title)
+    axes.legend(fontsize=7, ncols=2)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path
+
+
+def efficiency_frontier(points: dict[str, tuple[float, float]], retrain_time: float, title: str, path: Path) -> Path:
+    """avg_gap against unlearning time (log axis), one point per method (means over seeds); Retrain is the star at
+    gap 0."""
+    figure, axes = plt.subplots(figsize=(6.0, 4.2), layout="constrained")
+    for name, (seconds, gap) in points.items():
+        axes.scatter(seconds, gap, s=30)
+        axes.annotate(name, (seconds, gap), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axes.scatter([retrain_time], [0.0], marker="*", s=160, color="black", label="Retrain")
+    axes.set_xscale("log")
+    axes.set_xlabel("unlearning time (s, log scale)")
+    axes.set_ylabel("avg_gap to Retrain (points)")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path

@@ -30,6 +30,9 @@ ORDER = (
     "SCRUB",
     "SISA",
     "Unroll",
+    "SalUn",
+    "SSD",
+    "L1Sparse",
 )
 
 

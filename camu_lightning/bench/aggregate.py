@@ -1,0 +1,101 @@
+"""Rows to numbers over seeds (metrics.md sections 4 and 7): per-seed gaps to the Retrain of the same dataset,
+scenario and seed first, then mean, population std (ddof 0) and the 95 % t interval of each quantity."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from camu_lightning.metrics import ATTACK_KEYS
+from camu_lightning.report import CLASS_TABLE, RANDOM_TABLE, gaps_to_retrain
+
+PER_SEED_GAPS = ("avg_gap", "tow", "tow_mia", "rte")
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    mean: float
+    std: float  # population (ddof 0), as the official write_results
+    ci95: float  # half-width t_{0.975, n-1} * sem (ddof 1); NaN for n = 1
+
+    def text(self, digits: int = 2) -> str:
+        if self.n == 0:
+            return "—"
+        if self.n == 1:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+def summarise(values: list[float]) -> Summary:
+    values = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return Summary(0, math.nan, math.nan, math.nan)
+    array = np.asarray(values)
+    half = float(stats.t.ppf(0.975, len(array) - 1) * stats.sem(array)) if len(array) > 1 else math.nan
+    return Summary(len(array), float(array.mean()), float(array.std()), half)
+
+
+def read_rows(results: Path) -> list[dict[str, Any]]:
+    """Every row under the results folder (unreadable files are named in the error)."""
+    rows = []
+    for path in sorted(results.glob("*/*/*/seed*.json")):
+        try:
+            rows.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"row {path} is unreadable ({error}); delete it to rerun its cell") from error
+    return rows
+
+
+def table_metrics(scenario: str) -> tuple[str, ...]:
+    return RANDOM_TABLE if scenario == "random" else CLASS_TABLE
+
+
+def per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[int, dict[str, float]]]]:
+    """{(dataset, scenario): {method_key: {seed: metrics plus gaps to that seed's Retrain}}}."""
+    grouped: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        grouped[(row["dataset"], row["scenario"])][row["method_key"]][row["seed"]] = dict(row["metrics"])
+    for (_, scenario), methods in grouped.items():
+        retrain = methods.get("retrain", {})
+        for key, seeds in methods.items():
+            for seed, metrics in seeds.items():
+                if key != "retrain" and seed in retrain:
+                    metrics |= gaps_to_retrain(metrics, retrain[seed], scenario != "random")
+    return grouped
+
+
+def summary_table(grouped) -> list[dict[str, Any]]:
+    """Long form: one record per (dataset, scenario, method, quantity) with its Summary over seeds."""
+    records = []
+    for (dataset, scenario), methods in sorted(grouped.items()):
+        quantities = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s"]
+        quantities += [f"gap_{q}" for q in (*table_metrics(scenario), *ATTACK_KEYS)] + list(PER_SEED_GAPS)
+        for method, seeds in methods.items():
+            for quantity in quantities:
+                summary = summarise([metrics.get(quantity) for metrics in seeds.values()])
+                if summary.n:
+                    records.append({"dataset": dataset, "scenario": scenario, "method": method,
+                                    "quantity": quantity, "seeds": sorted(seeds), "summary": summary})  # fmt: skip
+    return records
+
+
+def average_diff(grouped) -> dict[str, float]:
+    """The paper's Average Diff (Table 4): mean over (dataset, scenario) cells of |mean mia - mean Retrain mia|,
+    over the cells where both exist."""
+    differences: dict[str, list[float]] = defaultdict(list)
+    for methods in grouped.values():
+        if "retrain" not in methods:
+            continue
+        retrain = np.mean([metrics["mia"] for metrics in methods["retrain"].values()])
+        for method, seeds in methods.items():
+            if method != "retrain":
+                differences[method].append(abs(np.mean([metrics["mia"] for metrics in seeds.values()]) - retrain))
+    return {method: float(np.mean(values)) for method, values in differences.items()}

@@ -1,0 +1,161 @@
+"""`camu report`: the reproduction report from the committed rows, without training.
+
+    camu report                          # results/ -> docs/reproduction.md, docs/tables/*.csv, docs/figures/*.png
+    camu report --grid configs/bench/paper.yaml   # also lists the grid's cells that have no row yet
+
+Per (dataset, scenario): the paper's layout (methods as columns, mean ± population std over seeds), the gaps to
+Retrain computed per seed then aggregated, avg_gap, ToW, RTE, the attacks, 95 % intervals in the CSV; the paper's
+Average Diff; the forget-quality studies found under results/forget_quality; the machines and the grid's wall time;
+and docs/differences.md, the account of where and why we differ from the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
+from camu_lightning.bench.grid import cells, read_grid
+from camu_lightning.bench.plots import efficiency_frontier, gap_bars
+from camu_lightning.files import atomic_write
+from camu_lightning.metrics import ATTACK_KEYS
+from camu_lightning.terminal import console, print_error, set_up_terminal
+
+NAMES = {
+    "retrain": "Retrain", "camu": "CaMU", "finetune": "Finetune", "ngrad": "NGrad",
+    "boundary_shrink": "Boundary shrink", "boundary_expanding": "Boundary expanding", "teacher_student": "T-S",
+    "scrub": "SCRUB", "sisa": "SISA", "unroll": "Unroll", "salun": "SalUn", "ssd": "SSD", "l1_sparse": "ℓ1-sparse",
+}  # fmt: skip
+ORDER = list(NAMES)
+GAP_COLUMNS = ("avg_gap", "tow", "tow_mia", "rte", *(f"gap_{key}" for key in ATTACK_KEYS))
+
+
+def display(method_key: str) -> str:
+    base = method_key.removesuffix("_tuned")
+    return NAMES.get(base, base) + (" (tuned)" if method_key != base else "")
+
+
+def ordered(methods) -> list[str]:
+    return sorted(methods, key=lambda key: (ORDER.index(key.removesuffix("_tuned")) if key.removesuffix("_tuned")
+                                            in ORDER else len(ORDER), key))  # fmt: skip
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
+
+
+def scenario_section(dataset: str, scenario: str, methods, docs: Path) -> list[str]:
+    keys = ordered(methods)
+    seeds = sorted({seed for seeds in methods.values() for seed in seeds})
+    metrics = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s"]
+    layout = [[metric, *(summarise([m.get(metric) for m in methods[k].values()]).text() for k in keys)]
+              for metric in metrics]  # fmt: skip
+    gaps = [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in GAP_COLUMNS)]
+            for k in keys if k != "retrain"]  # fmt: skip
+    lines = [f"## {dataset}, {scenario}", "", f"Seeds {seeds}; mean ± std (ddof 0) over seeds; percentages.", ""]
+    lines += markdown_table(["metric", *(display(k) for k in keys)], layout) + [""]
+    lines += [
+        "Gaps to the Retrain of the same seed, per seed then aggregated (RTE: Retrain's time / the method's):",
+        "",
+    ]
+    lines += markdown_table(["method", *GAP_COLUMNS], gaps) + [""]
+    figures = docs / "figures"
+    stem = f"{dataset}_{scenario}"
+    gap_bars({display(k): methods[k] for k in keys}, table_metrics(scenario), f"{dataset} {scenario}: gap to Retrain",
+             figures / f"{stem}_gaps.png")  # fmt: skip
+    points = {display(k): (float(np.mean([m["time_unlearn_s"] for m in methods[k].values()])),
+                           float(np.mean([m.get("avg_gap", np.nan) for m in methods[k].values()])))
+              for k in keys if k != "retrain"}  # fmt: skip
+    retrain_time = float(np.mean([m["time_unlearn_s"] for m in methods.get("retrain", {}).values()] or [np.nan]))
+    efficiency_frontier(points, retrain_time, f"{dataset} {scenario}: closeness vs time", figures / f"{stem}_time.png")
+    lines += [
+        f"![gaps](figures/{stem}_gaps.png)",
+        "",
+        "*Each method's gap to Retrain per table metric (bars: mean over seeds; whiskers: std).*",
+        "",
+        f"![frontier](figures/{stem}_time.png)",
+        "",
+        "*avg_gap against unlearning time (log axis); Retrain is the star at gap 0: lower left is better.*",
+        "",
+    ]
+    return lines
+
+
+def summary_csv(grouped) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["dataset", "scenario", "method", "quantity", "n", "mean", "std", "ci95_half_width"])
+    for (dataset, scenario), methods in sorted(grouped.items()):
+        for key in ordered(methods):
+            quantities = sorted({q for m in methods[key].values() for q, v in m.items() if isinstance(v, int | float)})
+            for quantity in quantities:
+                s: Summary = summarise([m.get(quantity) for m in methods[key].values()])
+                if s.n:
+                    writer.writerow([dataset, scenario, key, quantity, s.n, f"{s.mean:.6g}", f"{s.std:.6g}",
+                                     "" if s.n == 1 else f"{s.ci95:.6g}"])  # fmt: skip
+    return out.getvalue()
+
+
+def forget_quality_section(results: Path) -> list[str]:
+    studies = sorted(results.glob("forget_quality/**/*.json"))
+    if not studies:
+        return []
+    body = []
+    for path in studies:
+        study = json.loads(path.read_text())
+        numbers = [f"{study[key]:.4f}" for key in ("forget_quality", "forget_quality_final", "epsilon_share_max")]
+        body.append([study["method"], Path(study["dataset"]).stem, str(study["models"]), *numbers])
+    lines = ["## Forget quality (NeurIPS 2023 challenge score, metrics.md section 9)", ""]
+    return lines + markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
+
+
+def build(results: Path, docs: Path, grid: Path | None, configs: Path) -> Path:
+    rows = read_rows(results)
+    if not rows:
+        raise ValueError(f"no rows under {results}; run `camu bench --grid ...` first")
+    grouped = per_seed(rows)
+    lines = ["# Reproduction report", "", "Generated by `make report` (`camu report`) from the rows committed under "
+             "`results/`; nothing here was trained by the report.", ""]  # fmt: skip
+    machines = sorted({f"{r['machine']['device']} ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']})"
+                       for r in rows})  # fmt: skip
+    wall = sum(r.get("wall_s", 0.0) for r in rows)
+    lines += [f"Rows: {len(rows)}; machines: {'; '.join(machines)}; summed run wall time {wall / 3600:.2f} h.", ""]
+    for (dataset, scenario), methods in sorted(grouped.items()):
+        lines += scenario_section(dataset, scenario, methods, docs)
+    diff = average_diff(grouped)
+    lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
+    lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
+    lines += forget_quality_section(results)
+    if grid is not None:
+        missing = [c for c in cells(read_grid(grid), configs) if not (results / c.row).is_file()]
+        lines += [f"## Missing cells of {grid}", ""]
+        lines += [f"- {c.row.with_suffix('')}" for c in missing] or ["None: every cell has its row."]
+        lines += [""]
+    differences = docs / "differences.md"
+    if differences.is_file():
+        lines += [differences.read_text().strip(), ""]
+    atomic_write(docs / "tables" / "summary.csv", lambda t: t.write_text(summary_csv(grouped)))
+    out = docs / "reproduction.md"
+    atomic_write(out, lambda temporary: temporary.write_text("\n".join(lines)))
+    return out
+
+
+def main(args: list[str]) -> None:
+    set_up_terminal()
+    parser = argparse.ArgumentParser(prog="camu report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="results", help="folder of the committed rows")
+    parser.add_argument("--docs", default="docs", help="where reproduction.md, tables/ and figures/ go")
+    parser.add_argument("--grid", help="a grid YAML whose cells without a row are listed as missing")
+    parser.add_argument("--configs", default="configs", help="folder of the method configs (with --grid)")
+    options = parser.parse_args(args)
+    try:
+        out = build(Path(options.results), Path(options.docs), Path(options.grid) if options.grid else None,
+                    Path(options.configs))  # fmt: skip
+    except ValueError as error:
+        print_error(str(error))
+    console.print(f"report: {out}", highlight=False)

@@ -1,0 +1,165 @@
+"""`camu bench`: run a grid's cells as `camu fit` processes and keep one committed row per finished cell.
+
+    camu bench --grid configs/bench/paper.yaml              # every missing row, one run at a time
+    camu bench --grid configs/bench/paper.yaml --jobs 2     # two runs at a time on this machine
+    camu bench --grid configs/bench/paper.yaml --launcher submitit --slurm_partition gpu   # a Slurm job array
+
+A row (`results/<dataset>/<scenario>/<method>/seed<k>.json`) holds the run's results.json numbers, its config hash,
+command and machine, and is written atomically when the run ends, so an interrupted grid loses only the runs in
+flight, and a rerun skips every row whose config hash matches (saying how many).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from camu_lightning.bench.grid import Cell, cells, read_grid
+from camu_lightning.files import write_json
+from camu_lightning.terminal import console, print_error, set_up_terminal
+
+ROW_VERSION = 1
+
+
+def machine() -> dict[str, Any]:
+    """What ran the row: host, CPU count, Python, torch and the first CUDA device, if any."""
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "device": device}  # fmt: skip
+
+
+def finished(cell: Cell, results: Path) -> bool:
+    """Whether the cell's row exists for its current config hash (a row of another hash is rerun)."""
+    path = results / cell.row
+    try:
+        return json.loads(path.read_text()).get("config_hash") == cell.config_hash
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
+    """One `camu fit` in a process of its own, then the cell's row; raises with the run's last line on failure."""
+    command = [str(Path(sys.executable).with_name("camu")), *cell.command(logs)]
+    log_file = logs / cell.row.with_suffix(".log")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log_file.open("w") as log:
+        done = subprocess.run(command, stdout=log if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    if done.returncode != 0:
+        last = log_file.read_text().strip().splitlines()[-1:] if quiet else []
+        raise RuntimeError(f"{cell.row} failed (exit {done.returncode}){': ' + last[0] if last else ''}")
+    metrics = json.loads((cell.run_folder(logs) / "results.json").read_text())
+    metrics.pop("config", None)
+    row = {
+        "row_version": ROW_VERSION,
+        "dataset": cell.dataset,
+        "scenario": cell.scenario,
+        "method_key": cell.row.parent.name,
+        "variant": cell.variant,
+        "seed": cell.seed,
+        "config_hash": cell.config_hash,
+        "config": cell.config,
+        "command": ["camu", *cell.command(logs)],
+        "machine": machine(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": time.perf_counter() - started,
+        "metrics": metrics,
+    }
+    write_json(results / cell.row, row)
+    return results / cell.row
+
+
+def submitit_executor(options: argparse.Namespace, logs: Path):
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=logs / "submitit", cluster=options.submitit_cluster)
+    executor.update_parameters(timeout_min=options.timeout_min, slurm_array_parallelism=options.jobs)
+    if options.slurm_partition:
+        executor.update_parameters(slurm_partition=options.slurm_partition)
+    if options.gpus_per_node:
+        executor.update_parameters(gpus_per_node=options.gpus_per_node)
+    return executor
+
+
+def outcomes(phase: list[Cell], options: argparse.Namespace, results: Path, logs: Path, pool: ThreadPoolExecutor):
+    """(cell, its result getter) as each run ends: local threads each waiting on a process, or a submitit array."""
+    if options.launcher == "submitit":
+        count = len(phase)
+        jobs = submitit_executor(options, logs).map_array(run_cell, phase, [results] * count, [logs] * count,
+                                                          [True] * count)  # fmt: skip
+        yield from ((cell, job.result) for cell, job in zip(phase, jobs, strict=True))
+        return
+    futures = {pool.submit(run_cell, cell, results, logs, options.jobs > 1): cell for cell in phase}
+    yield from ((futures[future], future.result) for future in as_completed(futures))
+
+
+def run_grid(options: argparse.Namespace) -> list[str]:
+    """Every missing row; returns the failures' messages."""
+    grid_cells = cells(read_grid(Path(options.grid)), Path(options.configs))
+    results, logs = Path(options.results), Path(options.logs)
+    todo = [cell for cell in grid_cells if not finished(cell, results)]
+    console.print(f"grid: {len(grid_cells)} cells, {len(grid_cells) - len(todo)} rows current (skipped), "
+                  f"{len(todo)} to run", highlight=False)  # fmt: skip
+    if options.dry_run or not todo:
+        for cell in todo:
+            console.print("camu " + " ".join(cell.command(logs)), highlight=False, soft_wrap=True)
+        return []
+    # Retrains first: every later run of the same split then finds its gap partner.
+    phases = [[c for c in todo if c.method == "retrain"], [c for c in todo if c.method != "retrain"]]
+    failures: list[str] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        task = progress.add_task("grid", total=len(todo))
+        for phase in filter(None, phases):
+            for cell, result in outcomes(phase, options, results, logs, pool):
+                progress.update(task, description=str(cell.row.with_suffix("")))
+                try:
+                    result()
+                except Exception as error:  # a failed cell is reported; the grid goes on
+                    failures.append(str(error).splitlines()[0])
+                progress.advance(task)
+    return failures
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="camu bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", required=True, help="the grid YAML, e.g. configs/bench/paper.yaml")
+    parser.add_argument("--results", default="results", help="folder of the committed rows")
+    parser.add_argument("--logs", default="lightning_logs/bench", help="folder of the runs' own outputs and logs")
+    parser.add_argument("--configs", default="configs", help="folder of the method configs")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (Slurm: array parallelism)")
+    parser.add_argument("--launcher", choices=("local", "submitit"), default="local", help="where runs execute")
+    parser.add_argument("--submitit_cluster", help="submitit cluster: slurm, local or debug (default: detected)")
+    parser.add_argument("--slurm_partition", help="Slurm partition of the job array")
+    parser.add_argument("--gpus_per_node", type=int, default=0, help="GPUs per Slurm job")
+    parser.add_argument("--timeout_min", type=int, default=240, help="time limit of each Slurm job (minutes)")
+    parser.add_argument("--dry_run", action="store_true", help="print the missing runs' commands; run nothing")
+    return parser
+
+
+def main(args: list[str]) -> None:
+    set_up_terminal()
+    options = bench_parser().parse_args(args)
+    if options.jobs < 1:
+        print_error(f"--jobs must be >= 1, got {options.jobs}")
+    try:
+        failures = run_grid(options)
+    except ValueError as error:
+        print_error(str(error))
+    for failure in failures:
+        console.print(f"failed: {failure}", highlight=False, soft_wrap=True)
+    if failures:
+        sys.exit(1)

@@ -1,0 +1,119 @@
+"""`camu bench` and `camu report`: the grid's cells and hashes, the aggregation against hand computations
+(metrics.md section 8's CI case), the report from synthetic rows, and a real grid through submitit's local executor
+that a rerun skips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camu_lightning.bench.aggregate import average_diff, per_seed, summarise
+from camu_lightning.bench.grid import cells, read_grid
+from camu_lightning.bench.report import build
+from camu_lightning.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_grid(path: Path, **settings) -> Path:
+    path.write_text(yaml.safe_dump({"datasets": ["mnist"], "methods": ["camu", "retrain", "ngrad"], "seeds": [1, 2]}
+                                   | settings))  # fmt: skip
+    return path
+
+
+def test_grid_cells_run_retrain_first_with_each_scenarios_forget_set(tmp_path: Path) -> None:
+    grid = read_grid(write_grid(tmp_path / "grid.yaml", variants=["default", "tuned"], forget_class=3))
+    found = cells(grid, REPO / "configs")
+    assert [(c.scenario, Path(c.config).name, c.seed) for c in found[:3]] == [
+        ("random", "mnist_retrain.yaml", 1), ("random", "mnist_retrain.yaml", 2), ("random", "mnist_camu.yaml", 1),
+    ]  # fmt: skip
+    class_camu = next(c for c in found if c.scenario == "class3" and c.method == "camu")
+    assert Path(class_camu.config).name == "mnist_camu_class.yaml" and "[3]" in class_camu.overrides
+    class_ngrad = next(c for c in found if c.scenario == "class3" and c.method == "ngrad")
+    assert class_ngrad.overrides[2:] == ("--data.forget_fraction", "null", "--data.forget_classes", "[3]")
+    assert str(class_ngrad.row) == "mnist/class3/ngrad/seed1.json"
+    assert not any(c.variant == "tuned" for c in found)  # no tuned config for these cells: left out
+    # The hash follows what decides the numbers, never where the data lives.
+    moved = read_grid(write_grid(tmp_path / "moved.yaml", root="/elsewhere", forget_class=3))
+    assert [c.config_hash for c in cells(moved, REPO / "configs")] == [c.config_hash for c in found]
+    more = read_grid(write_grid(tmp_path / "more.yaml", overrides=["--trainer.max_epochs", "1"], forget_class=3))
+    assert cells(more, REPO / "configs")[0].config_hash != found[0].config_hash
+    with pytest.raises(ValueError, match="unknown keys"):
+        read_grid(write_grid(tmp_path / "bad.yaml", seeds_list=[1]))
+    with pytest.raises(ValueError, match="grid scenarios"):
+        read_grid(write_grid(tmp_path / "bad.yaml", scenarios=["half"]))
+
+
+def test_summary_matches_the_spec_ci_case() -> None:
+    summary = summarise([1, 2, 3, 4, 5])
+    assert summary.mean == 3 and summary.std == pytest.approx(1.4142136)
+    assert summary.ci95 == pytest.approx(2.7764451 * 0.7071068) and summary.ci95 == pytest.approx(1.9632432)
+    assert summarise([7.0]).text() == "7.00" and summarise([]).text() == "—"
+
+
+def row(method: str, seed: int, scenario: str = "random", **metrics) -> dict:
+    base = {"acc_remain": 99.0, "acc_forget": 98.0, "acc_test": 97.0, "mia": 50.0, "time_unlearn_s": 10.0}
+    machine = {"device": "cpu", "cpus": 2, "torch": "x"}
+    identity = {"dataset": "mnist", "scenario": scenario, "method_key": method, "seed": seed, "variant": "default"}
+    return identity | {"machine": machine, "wall_s": 60.0, "metrics": base | metrics}
+
+
+def synthetic_rows() -> list[dict]:
+    return [
+        row("retrain", 1, mia=50.0, time_unlearn_s=100.0),
+        row("retrain", 2, mia=52.0, acc_forget=96.0, time_unlearn_s=100.0),
+        row("camu", 1, mia=47.0, acc_forget=99.0, time_unlearn_s=5.0),
+        row("camu", 2, mia=55.0, acc_forget=99.0, time_unlearn_s=20.0),
+    ]
+
+
+def test_gaps_are_per_seed_then_aggregated() -> None:
+    grouped = per_seed(synthetic_rows())
+    camu = grouped[("mnist", "random")]["camu"]
+    # Seed 1: gaps forget +1, mia -3 -> avg_gap (1 + 3) / 4; seed 2: forget +3, mia +3 -> 6 / 4.
+    assert [camu[s]["avg_gap"] for s in (1, 2)] == [1.0, 1.5]
+    assert [camu[s]["rte"] for s in (1, 2)] == [20.0, 5.0]
+    assert summarise([camu[s]["rte"] for s in (1, 2)]).mean == 12.5  # not 100 / mean(5, 20) = 8
+    # Average Diff: |mean(47, 55) - mean(50, 52)| = 0 in the one cell.
+    assert average_diff(grouped) == {"camu": 0.0}
+
+
+def test_report_from_synthetic_rows(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for r in synthetic_rows():
+        path = results / r["dataset"] / r["scenario"] / r["method_key"] / f"seed{r['seed']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "differences.md").write_text("## Where we differ\n\nHonest text.")
+    grid = write_grid(tmp_path / "grid.yaml", scenarios=["random"], methods=["retrain", "camu"])
+    out = build(results, tmp_path / "docs", grid, REPO / "configs")
+    text = out.read_text()
+    assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |" in text  # Retrain and CaMU columns, std ddof 0
+    assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
+    assert "Honest text." in text and "None: every cell has its row." in text
+    csv = (tmp_path / "docs" / "tables" / "summary.csv").read_text()
+    assert "mnist,random,camu,avg_gap,2,1.25,0.25,3.17655" in csv  # 12.7062 * 0.25 (t_0.975,1 * sem)
+    for figure in ("mnist_random_gaps.png", "mnist_random_time.png"):
+        assert (tmp_path / "docs" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_grid_runs_through_submitit_and_a_rerun_skips_its_rows(tmp_path: Path, tiny_npz: Path, capsys) -> None:
+    overrides = ["--data.dataset", str(tiny_npz), "--original.epochs", "2", "--trainer.max_epochs", "1",
+                 "--data.eval_batch_size", "16", "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    grid = write_grid(tmp_path / "grid.yaml", methods=["retrain", "finetune"], scenarios=["random"], seeds=[0],
+                      overrides=overrides)  # fmt: skip
+    args = ["bench", "--grid", str(grid), "--results", str(tmp_path / "results"), "--logs", str(tmp_path / "logs"),
+            "--configs", str(REPO / "configs")]  # fmt: skip
+    main([*args, "--launcher", "submitit", "--submitit_cluster", "local"])
+    rows = sorted((tmp_path / "results").glob("**/seed0.json"))
+    assert [p.parent.name for p in rows] == ["finetune", "retrain"]
+    finetune = json.loads(rows[0].read_text())
+    assert finetune["metrics"]["method"] == "Finetune" and finetune["metrics"]["status"] == "ok"
+    assert finetune["metrics"]["avg_gap"] >= 0  # the Retrain ran first and paired with it
+    capsys.readouterr()
+    main(args)
+    assert "2 cells, 2 rows current (skipped), 0 to run" in capsys.readouterr().err.replace("\n", " ")
