@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format tensorboard bench-speed gpu-check clean
+.PHONY: help install demo test test-all lint format tensorboard bench report bench-speed gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv with torch 2.14.1 / torchvision 0.29.1 and the package (once)
 
-demo: $(STAMP)  ## CaMU on the embedded MNIST digits (offline, about a minute on 2 CPU cores)
+demo: $(STAMP)  ## CaMU beside Retrain on the embedded MNIST digits (offline, under 2 minutes on 2 CPU cores)
+	$(BIN)/camu fit --config configs/demo_retrain.yaml --trainer.enable_progress_bar false
 	$(BIN)/camu fit --config configs/demo_camu.yaml
 
 test: $(STAMP)  ## the fast test suite (CPU, tiny data, under 5 minutes)
@@ -37,6 +38,12 @@ format: $(STAMP)  ## ruff format and autofix
 
 tensorboard: $(STAMP)  ## TensorBoard over lightning_logs/
 	$(BIN)/tensorboard --logdir lightning_logs
+
+bench: $(STAMP)  ## the reproduction grid (configs/bench/paper.yaml) into results/, skipping current rows (hours)
+	$(BIN)/camu bench --grid configs/bench/paper.yaml
+
+report: $(STAMP)  ## docs/reproduction.md, tables and figures from the committed rows (no training)
+	$(BIN)/camu report --grid configs/bench/paper.yaml
 
 bench-speed: $(STAMP)  ## CaMU loop / training / evaluation speed on ../shared/data MNIST (about 15 minutes on 2 cores)
 	$(BIN)/python -m camu_lightning.speed.benchmark --root ../shared/data --scenarios random class --e2e

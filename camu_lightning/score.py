@@ -223,6 +223,9 @@ def summarise(
         **{f"{key}_retrain": value for key, value in means["retrain"].items()},
         "epsilon_median": float(np.median(epsilons)),
         "epsilon_share_max": float(np.mean(epsilons >= 50.0)),
+        # Identical models on the method's side (a deterministic method): every epsilon is capped and F = 0 by the
+        # score's design (spec README point 15), not by failure; said beside the score, never dodged with noise.
+        "method_models_identical": bool(np.all(confidences["method"] == confidences["method"][:1])),
         "models_trained": trained,
         "time_study_s": took,
         "time_unlearn_s_method": float(np.mean([float(r["time_unlearn_s"]) for r in records["method"]])),
@@ -273,4 +276,10 @@ def main(args: list[str]) -> None:
     except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
         print_error(str(own_error(error)))
     console.print(results_table(results))
+    if results["method_models_identical"]:
+        console.print(
+            "note: the method's N models are identical (a deterministic method): every example's epsilon is capped "
+            "and F = 0 by the score's design, which asks for randomised unlearning",
+            highlight=False,
+        )
     console.print(f"results: {results['out']}/forget_quality.json, epsilons.npy, epsilon_histogram.png", soft_wrap=True)

@@ -44,7 +44,7 @@ def test_doing_nothing_scores_zero_and_a_rerun_trains_nothing(tmp_path: Path, ti
     epsilons = np.load(tmp_path / "study" / "epsilons.npy")
     assert epsilons.shape == (NUM_FORGET,) and np.all(epsilons == 50.0)
     assert first["forget_quality"] == 0.0 and first["forget_quality_final"] == 0.0
-    assert first["models_trained"] == 6 and first["num_forget"] == NUM_FORGET
+    assert first["models_trained"] == 6 and first["num_forget"] == NUM_FORGET and first["method_models_identical"]
     assert (tmp_path / "study" / "epsilon_histogram.png").read_bytes()[:4] == b"\x89PNG"
     stored = records(tmp_path)
     assert len(stored) == 6 and all(r["state_dict"]["confidence"].dtype == torch.float64 for r in stored)
@@ -59,6 +59,7 @@ def test_doing_nothing_scores_zero_and_a_rerun_trains_nothing(tmp_path: Path, ti
 def test_a_second_study_reuses_the_retrains_and_records_match_camu_fit(tmp_path: Path, tiny_npz: Path) -> None:
     finetune = run_score(tmp_path, tiny_npz, "configs/mnist_finetune.yaml", "--trainer.max_epochs", "1")
     assert 0.0 <= finetune["forget_quality"] <= 1.0 and finetune["models_trained"] == 6
+    assert not finetune["method_models_identical"]
     # Retrain as the method: its side is seeds 3..5, the Retrains (seeds 0..2) come from the first study's records.
     ceiling = run_score(tmp_path, tiny_npz, "configs/mnist_retrain.yaml", out="ceiling")
     assert ceiling["models_trained"] == 3 and ceiling["acc_test_retrain"] == finetune["acc_test_retrain"]
