@@ -24,6 +24,7 @@ from camu_lightning.files import write_json
 from camu_lightning.methods import DivergenceError, UnlearningMethod
 from camu_lightning.original import OriginalRecipe, on_one_device
 from camu_lightning.preparation import check_run, prepare_method, store_unlearned
+from camu_lightning.relearn import relearn_curve
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
 from camu_lightning.run_folder import RecordInterruption, claim_run_folder
 from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
@@ -57,6 +58,13 @@ class CamuCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its recipe or a checkpoint.")
         parser.add_argument("--cache_dir", type=str, default="camu_cache", help="Folder of cached models (deletable).")
+        parser.add_argument(
+            "--relearn_epochs",
+            type=int,
+            default=0,
+            help="After the test, fine-tune the unlearned model on D_r this many epochs and report how fast it "
+            "regains D_f (relearn_* keys; the paper's RQ3). 0: no relearning.",
+        )
         parser.add_argument(
             "--tune",
             type=dict[str, dict[str, Any]] | None,
@@ -125,6 +133,8 @@ class CamuCLI(LightningCLI):
     def prepare(self) -> None:
         """Check the run and load what the method starts from (cached or trained now); reseed."""
         method, trainer, settings = self.model, self.trainer, self.settings
+        if settings.relearn_epochs < 0:
+            raise ValueError(f"relearn_epochs must be >= 0 (0: no relearning), got {settings.relearn_epochs}")
         check_run(method, trainer)
         self.results = {"split_key": cache_key(self.keys.pairing())} | prepare_method(
             method,
@@ -152,6 +162,8 @@ class CamuCLI(LightningCLI):
             return
         results = run_results(method, datamodule, int(self.settings.seed_everything), self.results)
         store_unlearned(method, CheckpointCache(self.settings.cache_dir), self.unlearned_key(), results)
+        if (epochs := self.settings.relearn_epochs) > 0:  # on a copy: the unlearned model stays as it is
+            results |= relearn_curve(method.network, datamodule, self.recipe.lr, epochs, self.nested_trainer_settings())
         results = with_gaps(results, read_results(Path(self.trainer.default_root_dir)))
         results["config"] = plain(self.settings.as_dict())
         write_json(run_dir / "split.json", datamodule.split.as_lists())

@@ -63,6 +63,7 @@ class Classifier(L.LightningModule):
 
     Args:
         optimizer_state: an Adam state_dict to continue from (SISA's next stage), None for a fresh Adam.
+        stream: the training stream: `train` (all of D: the original) or `remain` (D_r: relearning).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Classifier(L.LightningModule):
         weight_decay: float,
         batch_size: int,
         optimizer_state: dict[str, Any] | None = None,
+        stream: str = "train",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["network", "optimizer_state"])
@@ -79,11 +81,12 @@ class Classifier(L.LightningModule):
         self.optimizer_state = optimizer_state
 
     def train_streams(self) -> dict[str, int]:
-        return {"train": self.hparams.batch_size}
+        return {self.hparams.stream: self.hparams.batch_size}
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor:
-        logits, _ = self.network(batch["train"]["x"])
-        loss = F.cross_entropy(logits.float(), batch["train"]["y"])
+        rows = batch[self.hparams.stream]
+        logits, _ = self.network(rows["x"])
+        loss = F.cross_entropy(logits.float(), rows["y"])
         log_train_values(self, {"train/loss": loss}, prog_bar=True)
         return loss
 

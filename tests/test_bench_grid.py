@@ -90,11 +90,18 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "differences.md").write_text("## Where we differ\n\nHonest text.")
     grid = write_grid(tmp_path / "grid.yaml", scenarios=["random"], methods=["retrain", "camu"])
+    relearn = {f"relearn_delta_{n}_{e}": float(e) for n in ("acc_forget", "acc_remain") for e in range(3)}
+    for r in (row("camu_remove", 1, mia=60.0) | {"metrics": row("camu_remove", 1, mia=60.0)["metrics"] | relearn},):
+        path = results / "mnist" / "random" / "camu_remove" / "seed1.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(r))
     out = build(results, tmp_path / "docs", grid, REPO / "configs")
     text = out.read_text()
     assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |" in text  # Retrain and CaMU columns, std ddof 0
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
+    assert "| Remove | 99.00 | 98.00 | 97.00 | 60.00 | 2.50 |" in text  # RQ2: only mia differs, by 10 points: 10 / 4
+    assert (tmp_path / "docs" / "figures" / "mnist_random_relearn.png").is_file()
     csv = (tmp_path / "docs" / "tables" / "summary.csv").read_text()
     assert "mnist,random,camu,avg_gap,2,1.25,0.25,3.17655" in csv  # 12.7062 * 0.25 (t_0.975,1 * sem)
     for figure in ("mnist_random_gaps.png", "mnist_random_time.png"):

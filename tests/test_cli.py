@@ -259,3 +259,16 @@ def test_a_method_that_works_once_refuses_more_epochs(tmp_path, tiny_npz, capsys
         run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "3", config="configs/mnist_sisa.yaml")
     assert exit_info.value.code == 2
     expect_one_line_error(capsys, "trainer.max_epochs must be 1 for SISA, got 3")
+
+
+def test_relearning_starts_from_the_tested_model_and_reports_each_epoch(tmp_path: Path, tiny_npz: Path) -> None:
+    results = run_camu(tmp_path, tiny_npz, "--relearn_epochs", "2", "--trainer.max_epochs", "1")
+    # Epoch 0 is the unlearned model: the relearning pass's own accuracy equals the test's torchmetrics value.
+    assert results["relearn_acc_forget_0"] == pytest.approx(results["acc_forget"])
+    assert results["relearn_acc_remain_0"] == pytest.approx(results["acc_remain"])
+    for name in ("acc_forget", "acc_remain"):
+        values = [results[f"relearn_{name}_{epoch}"] for epoch in range(3)]
+        assert [results[f"relearn_delta_{name}_{epoch}"] for epoch in range(3)] == pytest.approx(
+            [value - values[0] for value in values]
+        )
+    assert "relearn_acc_forget_3" not in results

@@ -2,7 +2,7 @@
 
     datasets: [mnist, fashion_mnist]
     scenarios: [random, class]      # random: the configs' 10 %; class: every sample of `forget_class`
-    methods: [retrain, camu, ngrad]  # configs/<dataset>_<method>.yaml (CaMU's class removal: <dataset>_camu_class)
+    methods: [retrain, camu, ngrad]  # configs/<dataset>_<method>.yaml (class removal: <dataset>_<method>_class if any)
     variants: [default, tuned]       # tuned: configs/tuned/<dataset>_<scenario>_<method>.yaml, where one exists
     seeds: [1, 2, 3]
     root: ../shared/data             # data.root of every run
@@ -121,8 +121,8 @@ def config_of(
     if variant == "tuned":
         tuned = configs / "tuned" / f"{dataset}_{label}_{method}.yaml"
         return (tuned, [] if scenario == "random" else forget[2:]) if tuned.is_file() else (None, [])
-    if scenario == "class" and method == "camu":  # CaMU's class removal has its own recipe
-        return configs / f"{dataset}_camu_class.yaml", forget[2:]
+    if scenario == "class" and (own := configs / f"{dataset}_{method}_class.yaml").is_file():
+        return own, forget[2:]  # CaMU (and its ablations) has a class-removal recipe of its own
     config = configs / f"{dataset}_{method}.yaml"
     if not config.is_file():
         raise ValueError(f"no config {config} for grid method '{method}'")

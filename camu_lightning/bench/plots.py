@@ -76,3 +76,20 @@ def efficiency_frontier(points: dict[str, tuple[float, float]], retrain_time: fl
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
     return path
+
+
+def relearn_curves(curves: dict[str, dict[str, list[float]]], title: str, path: Path) -> Path:
+    """|Δacc_forget| and |Δacc_remain| per relearning epoch (means over seeds), one line per method (paper
+    Figures 4-5)."""
+    figure, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained", sharex=True)
+    for name, curve in curves.items():
+        for axis, key in zip(axes, ("acc_forget", "acc_remain"), strict=True):
+            axis.plot(range(len(curve[key])), np.abs(curve[key]), marker="o", markersize=3, label=name)
+    for axis, key in zip(axes, ("acc_forget", "acc_remain"), strict=True):
+        axis.set_xlabel("relearning epoch on D_r")
+        axis.set_ylabel(f"|Δ{key}| (points)")
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path

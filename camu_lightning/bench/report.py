@@ -21,7 +21,7 @@ import numpy as np
 
 from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.plots import efficiency_frontier, gap_bars
+from camu_lightning.bench.plots import efficiency_frontier, gap_bars, relearn_curves
 from camu_lightning.files import atomic_write
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
@@ -30,6 +30,7 @@ NAMES = {
     "retrain": "Retrain", "camu": "CaMU", "finetune": "Finetune", "ngrad": "NGrad",
     "boundary_shrink": "Boundary shrink", "boundary_expanding": "Boundary expanding", "teacher_student": "T-S",
     "scrub": "SCRUB", "sisa": "SISA", "unroll": "Unroll", "salun": "SalUn", "ssd": "SSD", "l1_sparse": "ℓ1-sparse",
+    "camu_remove": "Remove", "camu_removeto": "Removeto",
 }  # fmt: skip
 ORDER = list(NAMES)
 GAP_COLUMNS = ("avg_gap", "tow", "tow_mia", "rte", *(f"gap_{key}" for key in ATTACK_KEYS))
@@ -64,6 +65,7 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path) -> list[s
         "",
     ]
     lines += markdown_table(["method", *GAP_COLUMNS], gaps) + [""]
+    lines += ablation_table(methods, scenario) + relearn_section(methods, dataset, scenario, docs)
     figures = docs / "figures"
     stem = f"{dataset}_{scenario}"
     gap_bars({display(k): methods[k] for k in keys}, table_metrics(scenario), f"{dataset} {scenario}: gap to Retrain",
@@ -84,6 +86,34 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path) -> list[s
         "",
     ]
     return lines
+
+
+def ablation_table(methods, scenario: str) -> list[str]:
+    """RQ2: Retrain, Finetune, Remove, Removeto and CaMU side by side, where the ablations ran."""
+    if not {"camu_remove", "camu_removeto"} & set(methods):
+        return []
+    keys = [k for k in ("retrain", "finetune", "camu_remove", "camu_removeto", "camu") if k in methods]
+    columns = [*table_metrics(scenario), "avg_gap"]
+    body = [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in columns)] for k in keys]
+    return ["RQ2, the causal paths' ablation:", "", *markdown_table(["setting", *columns], body), ""]
+
+
+def relearn_section(methods, dataset: str, scenario: str, docs: Path) -> list[str]:
+    """RQ3: how fast each unlearned model regains D_f when fine-tuned on D_r (rows run with --relearn_epochs)."""
+    curves = {}
+    for key in ordered(methods):
+        seeds = list(methods[key].values())
+        epochs = sorted(int(q.rsplit("_", 1)[1]) for q in seeds[0] if q.startswith("relearn_delta_acc_forget_"))
+        if epochs:
+            curves[display(key)] = {name: [float(np.mean([m[f"relearn_delta_{name}_{e}"] for m in seeds]))
+                                           for e in epochs] for name in ("acc_forget", "acc_remain")}  # fmt: skip
+    if not curves:
+        return []
+    path = docs / "figures" / f"{dataset}_{scenario}_relearn.png"
+    relearn_curves(curves, f"{dataset} {scenario}: relearning on D_r", path)
+    return [f"![relearn](figures/{path.name})", "",
+            "*RQ3: |Δ accuracy| on D_f and D_r per epoch of fine-tuning the unlearned model on D_r (mean over "
+            "seeds); a model that forgot regains D_f no faster than Retrain.*", ""]  # fmt: skip
 
 
 def summary_csv(grouped) -> str:
