@@ -8,6 +8,8 @@
     root: ../shared/data             # data.root of every run
     forget_class: 0
     overrides: []                    # more `camu fit` options for every run
+    sweep: {method: camu, setting: trainer.max_epochs, values: [1, 2, 3]}   # optional: one cell per value,
+                                     # rows named <method>_max_epochs<value> (the fast-preset study)
 
 Each cell is one `camu fit`; its row is `results/<dataset>/<scenario>/<method>[_tuned]/seed<k>.json`. A cell's
 config hash covers what decides its numbers (the config file's settings, the overrides, the seed, the package's
@@ -28,7 +30,7 @@ from camu_lightning import __version__
 
 SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")
-GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides"}
+GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides", "sweep"}
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,13 @@ class Cell:
     seed: int
     config: str
     overrides: tuple[str, ...]
+    suffix: str = ""  # a sweep value's name, e.g. "max_epochs3"
 
     @property
     def row(self) -> Path:
         """The row's path under the results folder."""
         name = self.method if self.variant == "default" else f"{self.method}_{self.variant}"
+        name = f"{name}_{self.suffix}" if self.suffix else name
         return Path(self.dataset) / self.scenario / name / f"seed{self.seed}.json"
 
     @property
@@ -94,6 +98,9 @@ def read_grid(path: Path) -> dict[str, Any]:
             raise ValueError(f"grid {key} {bad} unknown; choose from: {', '.join(allowed)}")
     if not all(isinstance(seed, int) for seed in grid["seeds"]):
         raise ValueError(f"grid seeds must be integers, got {grid['seeds']}")
+    sweep = grid.get("sweep")
+    if sweep is not None and not (isinstance(sweep, dict) and set(sweep) == {"method", "setting", "values"}):
+        raise ValueError(f"grid sweep must be {{method, setting, values}}, got {sweep}")
     return grid
 
 
@@ -109,8 +116,18 @@ def cells(grid: dict[str, Any], configs: Path) -> list[Cell]:
                     if config is None:
                         continue
                     overrides = ("--data.root", str(grid["root"]), *extra, *grid["overrides"])
-                    found += [Cell(dataset, label, method, variant, s, str(config), overrides) for s in grid["seeds"]]
+                    for suffix, more in sweep_points(grid.get("sweep"), method):
+                        found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more), suffix)
+                                  for s in grid["seeds"]]  # fmt: skip
     return found
+
+
+def sweep_points(sweep: dict[str, Any] | None, method: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(row suffix, options) per swept value for the swept method; one plain cell for any other."""
+    if sweep is None or sweep["method"] != method:
+        return [("", ())]
+    leaf = sweep["setting"].rsplit(".", 1)[-1]
+    return [(f"{leaf}{value}", (f"--{sweep['setting']}={value}",)) for value in sweep["values"]]
 
 
 def config_of(

@@ -93,3 +93,17 @@ def relearn_curves(curves: dict[str, dict[str, list[float]]], title: str, path: 
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
     return path
+
+
+def epoch_curve(epochs: list[int], means: list[float], stds: list[float], threshold: float, title: str, path: Path):
+    """avg_gap to Retrain against CaMU's epochs (mean, std over seeds), with the fast preset's threshold."""
+    figure, axes = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
+    axes.errorbar(epochs, means, yerr=stds, marker="o", capsize=3)
+    axes.axhline(threshold, color="tab:red", linestyle="--", label="10-epoch recipe: mean + std")
+    axes.set_xlabel("CaMU epochs")
+    axes.set_ylabel("avg_gap to Retrain (points)")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path

@@ -15,13 +15,14 @@ import argparse
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.plots import efficiency_frontier, gap_bars, relearn_curves
+from camu_lightning.bench.plots import efficiency_frontier, epoch_curve, gap_bars, relearn_curves
 from camu_lightning.files import atomic_write
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
@@ -50,7 +51,7 @@ def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
 
 
-def scenario_section(dataset: str, scenario: str, methods, docs: Path) -> list[str]:
+def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None) -> list[str]:
     keys = ordered(methods)
     seeds = sorted({seed for seeds in methods.values() for seed in seeds})
     metrics = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s"]
@@ -66,6 +67,7 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path) -> list[s
     ]
     lines += markdown_table(["method", *GAP_COLUMNS], gaps) + [""]
     lines += ablation_table(methods, scenario) + relearn_section(methods, dataset, scenario, docs)
+    lines += fast_preset(methods, dataset, scenario, docs, presets)
     figures = docs / "figures"
     stem = f"{dataset}_{scenario}"
     gap_bars({display(k): methods[k] for k in keys}, table_metrics(scenario), f"{dataset} {scenario}: gap to Retrain",
@@ -116,6 +118,40 @@ def relearn_section(methods, dataset: str, scenario: str, docs: Path) -> list[st
             "seeds); a model that forgot regains D_f no faster than Retrain.*", ""]  # fmt: skip
 
 
+def fast_preset(methods, dataset: str, scenario: str, docs: Path, configs: Path | None) -> list[str]:
+    """CaMU's epoch-convergence curve from the sweep rows (camu_max_epochs<k>) and the fast preset: the fewest
+    epochs whose mean avg_gap is no worse than the 10-epoch recipe's mean + std; written as
+    configs/<dataset>_camu_fast.yaml when `configs` is given."""
+    swept = {int(key.removeprefix("camu_max_epochs")): key for key in methods if key.startswith("camu_max_epochs")}
+    reference_key = swept.get(10, "camu" if "camu" in methods else None)
+    if not swept or reference_key is None:
+        return []
+    gap = {e: summarise([m.get("avg_gap") for m in methods[k].values()]) for e, k in sorted(swept.items())}
+    rte = {e: summarise([m.get("rte") for m in methods[k].values()]) for e, k in sorted(swept.items())}
+    reference = summarise([m.get("avg_gap") for m in methods[reference_key].values()])
+    threshold = reference.mean + reference.std
+    chosen = next((e for e, s in gap.items() if s.mean <= threshold), max(gap))
+    path = docs / "figures" / f"{dataset}_{scenario}_camu_epochs.png"
+    epoch_curve(list(gap), [s.mean for s in gap.values()], [s.std for s in gap.values()], threshold,
+                f"{dataset} {scenario}: CaMU epochs", path)  # fmt: skip
+    recipe_rte = summarise([m.get("rte") for m in methods[reference_key].values()])
+    body = [[str(e), gap[e].text(), rte[e].text(1)] for e in gap]
+    lines = ["CaMU's epochs (fast preset):", "", *markdown_table(["epochs", "avg_gap", "RTE"], body), ""]
+    lines += [f"![epochs](figures/{path.name})", "",
+              f"*avg_gap against CaMU's epochs; dashed: the 10-epoch recipe's mean + std ({threshold:.2f}). The "
+              f"fast preset is {chosen} epochs: RTE {rte[chosen].mean:.1f}x against the recipe's "
+              f"{recipe_rte.mean:.1f}x.*", ""]  # fmt: skip
+    if configs is not None:
+        text = (configs / f"{dataset}_camu.yaml").read_text()
+        header = (f"# Fast CaMU preset ({chosen} epochs): the fewest epochs whose avg_gap to Retrain is within the "
+                  f"10-epoch recipe's mean + std\n# ({gap[chosen].text()} vs {reference.text()}, seeds "
+                  f"{sorted(methods[reference_key])}); measured RTE {rte[chosen].mean:.1f}x vs "
+                  f"{recipe_rte.mean:.1f}x (`camu report --fast_presets`).\n")  # fmt: skip
+        preset = header + re.sub(r"max_epochs: \d+", f"max_epochs: {chosen}", text, count=1)
+        atomic_write(configs / f"{dataset}_camu_fast.yaml", lambda temporary: temporary.write_text(preset))
+    return lines
+
+
 def summary_csv(grouped) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -144,7 +180,7 @@ def forget_quality_section(results: Path) -> list[str]:
     return lines + markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
 
 
-def build(results: Path, docs: Path, grid: Path | None, configs: Path) -> Path:
+def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_presets: bool = False) -> Path:
     rows = read_rows(results)
     if not rows:
         raise ValueError(f"no rows under {results}; run `camu bench --grid ...` first")
@@ -156,7 +192,7 @@ def build(results: Path, docs: Path, grid: Path | None, configs: Path) -> Path:
     wall = sum(r.get("wall_s", 0.0) for r in rows)
     lines += [f"Rows: {len(rows)}; machines: {'; '.join(machines)}; summed run wall time {wall / 3600:.2f} h.", ""]
     for (dataset, scenario), methods in sorted(grouped.items()):
-        lines += scenario_section(dataset, scenario, methods, docs)
+        lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
     diff = average_diff(grouped)
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
     lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
@@ -181,11 +217,14 @@ def main(args: list[str]) -> None:
     parser.add_argument("--results", default="results", help="folder of the committed rows")
     parser.add_argument("--docs", default="docs", help="where reproduction.md, tables/ and figures/ go")
     parser.add_argument("--grid", help="a grid YAML whose cells without a row are listed as missing")
-    parser.add_argument("--configs", default="configs", help="folder of the method configs (with --grid)")
+    parser.add_argument("--configs", default="configs", help="folder of the method configs")
+    parser.add_argument(
+        "--fast_presets", action="store_true", help="write configs/<dataset>_camu_fast.yaml from the epoch sweep"
+    )
     options = parser.parse_args(args)
     try:
-        out = build(Path(options.results), Path(options.docs), Path(options.grid) if options.grid else None,
-                    Path(options.configs))  # fmt: skip
+        grid = Path(options.grid) if options.grid else None
+        out = build(Path(options.results), Path(options.docs), grid, Path(options.configs), options.fast_presets)
     except ValueError as error:
         print_error(str(error))
     console.print(f"report: {out}", highlight=False)
