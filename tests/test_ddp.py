@@ -17,7 +17,14 @@ from tests.test_camu import make_camu
 from tests.test_cli import REPO, expect_one_line_error, run_camu
 from tests.test_methods import METHODS, mnist_config
 
-DISTRIBUTABLE = [method for method in METHODS if method.distributable]
+# Every distributable method runs under DDP in `make test-all`; the fast suite keeps one of each kind of stream and
+# optimisation: CaMU (two optimizers, tuples), SCRUB (forget-then-remain parts) and SalUn (masked steps).
+FAST_DDP = ("CaMU", "SCRUB", "SalUn")
+DISTRIBUTABLE = [
+    pytest.param(method, marks=() if method.__name__ in FAST_DDP else pytest.mark.slow, id=method.__name__)
+    for method in METHODS
+    if method.distributable
+]
 
 
 def ddp_trainer(tmp_path: Path, **overrides) -> L.Trainer:
@@ -73,7 +80,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
     assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia", *ATTACK_KEYS}
 
 
-@pytest.mark.parametrize("method", DISTRIBUTABLE, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("method", DISTRIBUTABLE)
 def test_every_distributable_method_trains_under_ddp_with_ranks_in_step(method, tmp_path, tiny_npz) -> None:
     cli = instantiated_cli("--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz))
     # The first epoch of every stream, cut short: odd batch counts per rank, SCRUB's forget and remain parts.

@@ -13,6 +13,7 @@ def test_without_cuda_the_gpu_check_skips_with_one_line(capsys, monkeypatch) -> 
     assert capsys.readouterr().out.strip().startswith("gpu-check: no CUDA device here; skipped")
 
 
+@pytest.mark.slow  # about a minute on 2 cores: every precision, two processes and the speed rows (make test-all)
 def test_the_cpu_fallbacks_fit_every_precision_under_one_and_two_processes(capsys) -> None:
     try:
         gpu_check.main(["--accelerator", "cpu", "--rows", "48", "--speed_rows", "120"])
