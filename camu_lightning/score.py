@@ -142,18 +142,18 @@ def train_and_score(run: CamuCLI, cache: CheckpointCache) -> dict[str, torch.Ten
     }
 
 
-def model_record(args: list[str], pairing: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """(record, the run's pairing key, trained now) of one model: from the cache, or trained and scored now."""
+def model_record(args: list[str], pairing: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(record, trained now) of one model: from the cache, or trained and scored now."""
     run = build_run(args)
     if run.trainer.num_devices * run.trainer.num_nodes > 1:
         raise ValueError("camu score runs its models one after another on one device: set trainer.devices 1")
     own = run.keys.pairing() | {"seed": None}
-    if pairing is not None and own != pairing:
+    if own != pairing:
         differ = ", ".join(key for key in own if own[key] != pairing[key])
         raise ValueError(f"the Retrain config differs from the method's in {differ}; set --retrain_config to match")
     cache = CheckpointCache(run.settings.cache_dir)
     entry, created = cache.load_or_create(RECORD_KIND, record_key(run), lambda: train_and_score(run, cache))
-    return entry["state_dict"], own, created
+    return entry["state_dict"], created
 
 
 def fixed_forget_set(probe: CamuCLI, cache_dir: str) -> list[str]:
@@ -190,7 +190,7 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
             name = "Retrain" if side == "retrain" else method_name
             for seed in seeds:
                 progress.update(task, description=f"{name} seed {seed}")
-                record, _, created = model_record([*args, "--seed_everything", str(seed), *fixed, *QUIET_RUN], pairing)
+                record, created = model_record([*args, "--seed_everything", str(seed), *fixed, *QUIET_RUN], pairing)
                 records[side].append(record)
                 trained += created
                 progress.advance(task)
