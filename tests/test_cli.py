@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from camu_lightning.cli import main
 
@@ -272,3 +273,12 @@ def test_relearning_starts_from_the_tested_model_and_reports_each_epoch(tmp_path
             [value - values[0] for value in values]
         )
     assert "relearn_acc_forget_3" not in results
+
+
+def test_the_logged_hyperparameters_hold_no_data_rows(tmp_path: Path, tiny_npz: Path) -> None:
+    run_camu(
+        tmp_path, tiny_npz, "--trainer.logger", "true", "--trainer.max_epochs", "1", config="configs/mnist_sisa.yaml"
+    )
+    (hparams,) = (tmp_path / "runs").glob("**/hparams.yaml")
+    logged = yaml.safe_load(hparams.read_text().replace("!!python/tuple", ""))
+    assert "train_rows" not in logged and "forget_rows" not in logged and logged["num_shards"] > 0

@@ -7,6 +7,7 @@ metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reus
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from collections.abc import Callable
@@ -80,11 +81,12 @@ class UnlearningMethod(L.LightningModule):
         # The subclass's arguments, from its frame (or the CLI's config, network as its class path and init args),
         # less the data the CLI links in: SISA's rows and deletion request are inputs, not settings, and a link the
         # subclass does not take (pixel statistics) would break load_from_checkpoint.
-        self.save_hyperparameters(frame=inspect.currentframe().f_back)
+        # The rows are never copied into the hyperparameters (SISA's train_rows hold every training image).
+        self.save_hyperparameters(ignore=["train_rows", "forget_rows"], frame=inspect.currentframe().f_back)
         takes = inspect.signature(type(self).__init__).parameters
-        self.remove_ignored_hparams(
-            ["train_rows", "forget_rows", *[name for name in self.hparams if name not in takes and name[0] != "_"]]
-        )
+        self.remove_ignored_hparams([name for name in self.hparams if name not in takes and name[0] != "_"])
+        # The loggers write hparams_initial (hparams.yaml): it must not keep what was just removed.
+        self._hparams_initial = copy.deepcopy(self._hparams)
         self.network_factory = network
         self.network = network(num_classes, tuple(input_shape))
         self.timer = UnlearningTimer()
