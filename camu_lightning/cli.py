@@ -174,9 +174,9 @@ class CamuCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point: known errors end the run with one line and exit status 2."""
-    args = sys.argv[1:] if args is None else args
-    if args[:1] and args[0] in COMMANDS:  # the suite's own commands beside LightningCLI's `fit`
-        return import_module(COMMANDS[args[0]]).main(args[1:])
+    command = (sys.argv[1:] if args is None else args)[:1]
+    if command and command[0] in COMMANDS:  # the suite's own commands beside LightningCLI's `fit`
+        return import_module(COMMANDS[command[0]]).main((sys.argv[1:] if args is None else args)[1:])
     set_up_terminal()
     try:
         CamuCLI(
