@@ -18,7 +18,7 @@ from camu_lightning.metrics.attacks import (
     low_fpr_attack,
     svc_efficacy,
 )
-from camu_lightning.report import tug_of_war
+from camu_lightning.report import gaps_to_retrain, tug_of_war
 
 
 def test_loss_lr_oracles_separable_100_identical_about_50() -> None:
@@ -118,6 +118,16 @@ def test_tug_of_war_matches_the_spec_example() -> None:
     tow = tug_of_war(method, retrain)
     assert tow["tow"] == pytest.approx(0.95 * 0.99 * 0.995) == pytest.approx(0.9357975)
     assert tow["tow_mia"] == pytest.approx(0.90 * 0.99 * 0.995)
+
+
+def test_class_removal_gaps_every_shared_metric_but_averages_only_the_class_table() -> None:
+    names = ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia", "mia_auc")
+    method = dict(zip(names, (99.0, 2.0, 90.0, 98.0, 1.0, 30.0, 48.0), strict=True)) | {"time_unlearn_s": 10.0}
+    retrain = dict(zip(names, (99.5, 0.0, 89.0, 99.0, 0.0, 27.0, 50.0), strict=True)) | {"time_unlearn_s": 100.0}
+    gaps = gaps_to_retrain(method, retrain, class_removal=True)
+    assert gaps["gap_acc_forget"] == 2.0 and gaps["gap_acc_remain"] == -0.5 and gaps["gap_mia_auc"] == -2.0
+    assert gaps["avg_gap"] == pytest.approx((1.0 + 1.0 + 3.0) / 3)  # acc_test_remain, acc_test_forget, mia
+    assert gaps["rte"] == 10.0
 
 
 def test_loss_lr_on_tiny_sets_holds_out_two_rows_and_is_undefined_below_two_per_side() -> None:
