@@ -66,7 +66,9 @@ def study_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--config", required=True, help="the method's config, e.g. configs/mnist_scrub.yaml")
-    parser.add_argument("--models", type=int, default=32, help="N, models a side (>= 3; the challenge used 512)")
+    parser.add_argument(
+        "--models", type=int, default=32, help="N, models a side (default 32; >= 3; the challenge used 512)"
+    )
     parser.add_argument(
         "--retrain_config",
         help="the Retrains' config (default: <prefix>_retrain.yaml beside --config, e.g. configs/mnist_retrain.yaml)",

@@ -51,8 +51,10 @@ def tune_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--config", required=True, help="the method's config, with a `tune:` block of ranges")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="random", help="random 10 %% or class 0")
-    parser.add_argument("--trials", type=int, default=20, help="trials the study should hold in all (>= 1)")
+    parser.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), default="random", help="random 10 %% (default) or class 0"
+    )
+    parser.add_argument("--trials", type=int, default=20, help="trials the study should hold in all (default 20; >= 1)")
     parser.add_argument(
         "--time_cap_s", type=float, help="prune trials unlearning for longer (default: the Retrain's time)"
     )
