@@ -127,7 +127,14 @@ def test_class_removal_gaps_every_shared_metric_but_averages_only_the_class_tabl
     gaps = gaps_to_retrain(method, retrain, class_removal=True)
     assert gaps["gap_acc_forget"] == 2.0 and gaps["gap_acc_remain"] == -0.5 and gaps["gap_mia_auc"] == -2.0
     assert gaps["avg_gap"] == pytest.approx((1.0 + 1.0 + 3.0) / 3)  # acc_test_remain, acc_test_forget, mia
-    assert gaps["rte"] == 10.0
+    assert gaps["rte"] == 10.0 and "rte_with_prepare" not in gaps
+
+
+def test_rte_with_prepare_charges_training_time_state() -> None:
+    method = {"acc_remain": 99.0, "acc_forget": 98.0, "acc_test": 98.0, "mia": 50.0}
+    unroll = method | {"time_unlearn_s": 0.001, "time_prepare_s": 49.999}
+    gaps = gaps_to_retrain(unroll, method | {"time_unlearn_s": 500.0}, class_removal=False)
+    assert gaps["rte"] == pytest.approx(500_000.0) and gaps["rte_with_prepare"] == pytest.approx(10.0)
 
 
 def test_loss_lr_on_tiny_sets_holds_out_two_rows_and_is_undefined_below_two_per_side() -> None:

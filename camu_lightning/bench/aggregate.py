@@ -16,7 +16,7 @@ from scipy import stats
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.report import CLASS_TABLE, RANDOM_TABLE, gaps_to_retrain
 
-PER_SEED_GAPS = ("avg_gap", "tow", "tow_mia", "rte")
+PER_SEED_GAPS = ("avg_gap", "tow", "tow_mia", "rte", "rte_with_prepare")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def summary_table(grouped) -> list[dict[str, Any]]:
     """Long form: one record per (dataset, scenario, method, quantity) with its Summary over seeds."""
     records = []
     for (dataset, scenario), methods in sorted(grouped.items()):
-        quantities = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s"]
+        quantities = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s", "time_prepare_s"]
         quantities += [f"gap_{q}" for q in (*table_metrics(scenario), *ATTACK_KEYS)] + list(PER_SEED_GAPS)
         for method, seeds in methods.items():
             for quantity in quantities:
