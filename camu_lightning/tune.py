@@ -23,6 +23,7 @@ import yaml
 from jsonargparse import ArgumentError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from camu_lightning.bench.grid import method_of
 from camu_lightning.cache import CacheError
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
 from camu_lightning.files import atomic_write
@@ -143,7 +144,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     settings = yaml.safe_load(config.read_text())
     method_name = str(settings["model"]["class_path"]).rsplit(".", 1)[-1]
     config_dataset = str(settings["data"]["dataset"])
-    method = config.stem.removeprefix(f"{config_dataset}_")  # the grid's name of the method, e.g. boundary_shrink
+    method = method_of(config, config_dataset)  # the grid's name, e.g. boundary_shrink; camu for mnist_camu_class
     dataset = next((v for k, v in zip(shared, shared[1:], strict=False) if k == "--data.dataset"), config_dataset)
     label = "random" if options.scenario == "random" else "class0"
     name = f"{Path(dataset).stem}_{label}_{method}"

@@ -10,6 +10,7 @@ import optuna
 import pytest
 import yaml
 
+from camu_lightning.bench.grid import config_of, method_of
 from camu_lightning.cli import main
 from tests.test_cli import REPO, run_camu
 
@@ -90,3 +91,13 @@ def test_help_names_every_option(capsys) -> None:
     ):
         assert option in text
     json.dumps(text)
+
+
+@pytest.mark.parametrize("stem", ["mnist_ssd", "mnist_camu_class", "mnist_camu_remove_class", "mnist_boundary_shrink"])
+def test_a_tuned_config_lands_where_the_grid_looks_for_it(tmp_path, stem) -> None:
+    (tmp_path / "tuned").mkdir()
+    method = method_of(Path(f"configs/{stem}.yaml"), "mnist")
+    assert "_class" not in method and stem.startswith(f"mnist_{method}")
+    (tmp_path / "tuned" / f"mnist_class0_{method}.yaml").write_text("{}")  # the name `camu tune` writes
+    config, _ = config_of(tmp_path, "mnist", "class", "class0", method, "tuned", 0)
+    assert config == tmp_path / "tuned" / f"mnist_class0_{method}.yaml"

@@ -130,6 +130,12 @@ def sweep_points(sweep: dict[str, Any] | None, method: str) -> list[tuple[str, t
     return [(f"{leaf}{value}", (f"--{sweep['setting']}={value}",)) for value in sweep["values"]]
 
 
+def method_of(config: Path, dataset: str) -> str:
+    """The grid's name of the method a config runs, the inverse of `config_of`:
+    configs/<dataset>_<method>[_class].yaml -> <method> (e.g. mnist_camu_class -> camu)."""
+    return config.stem.removeprefix(f"{dataset}_").removesuffix("_class")
+
+
 def config_of(
     configs: Path, dataset: str, scenario: str, label: str, method: str, variant: str, forget_class: int
 ) -> tuple[Path | None, list[str]]:
