@@ -91,13 +91,17 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     (tmp_path / "docs" / "differences.md").write_text("## Where we differ\n\nHonest text.")
     grid = write_grid(tmp_path / "grid.yaml", scenarios=["random"], methods=["retrain", "camu"])
     relearn = {f"relearn_delta_{n}_{e}": float(e) for n in ("acc_forget", "acc_remain") for e in range(3)}
-    for r in (row("camu_remove", 1, mia=60.0) | {"metrics": row("camu_remove", 1, mia=60.0)["metrics"] | relearn},):
-        path = results / "mnist" / "random" / "camu_remove" / "seed1.json"
+    studies = {"camu_remove": row("camu_remove", 1, mia=60.0), "camu_relearn": row("camu_relearn", 1, mia=47.0)}
+    studies["camu_relearn"]["metrics"] |= relearn  # an RQ3 row (configs/bench/relearn.yaml's label)
+    for key, r in studies.items():
+        path = results / "mnist" / "random" / key / "seed1.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(r))
     out = build(results, tmp_path / "docs", grid, REPO / "configs")
     text = out.read_text()
-    assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |" in text  # Retrain and CaMU columns, std ddof 0
+    # The paper's layout: Retrain and CaMU columns (std ddof 0); the ablation and the relearn study are not columns.
+    assert "| metric | Retrain | CaMU |\n" in text
+    assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
     assert "| Remove | 99.00 | 98.00 | 97.00 | 60.00 | 2.50 |" in text  # RQ2: only mia differs, by 10 points: 10 / 4
@@ -150,3 +154,21 @@ def test_fast_preset_is_the_fewest_epochs_within_the_recipes_mean_plus_std(tmp_p
     )
     names = [str(c.row.parent.name) for c in cells(sweep, REPO / "configs")]
     assert names == ["retrain"] * 2 + ["camu_max_epochs1"] * 2 + ["camu_max_epochs3"] * 2
+
+
+def test_a_labelled_study_has_rows_of_its_own_beside_the_plain_ones(tmp_path: Path) -> None:
+    plain = cells(read_grid(write_grid(tmp_path / "plain.yaml", scenarios=["random"])), REPO / "configs")
+    study = read_grid(write_grid(tmp_path / "relearn.yaml", scenarios=["random"], label="relearn",
+                                 overrides=["--relearn_epochs", "5"]))  # fmt: skip
+    labelled = cells(study, REPO / "configs")
+    assert [str(c.row) for c in labelled[:3]] == [
+        "mnist/random/retrain_relearn/seed1.json", "mnist/random/retrain_relearn/seed2.json",
+        "mnist/random/camu_relearn/seed1.json",
+    ]  # fmt: skip
+    assert {c.row for c in plain}.isdisjoint(c.row for c in labelled)
+    assert [c.config_hash for c in labelled] != [c.config_hash for c in plain]  # the overrides decide numbers
+    repo_grid = cells(read_grid(REPO / "configs" / "bench" / "relearn.yaml"), REPO / "configs")
+    assert all(c.row.parent.name.endswith("_relearn") and "--relearn_epochs" in c.overrides for c in repo_grid)
+    for bad in ("Relearn", "re-learn", 3):
+        with pytest.raises(ValueError, match="grid label must be"):
+            read_grid(write_grid(tmp_path / "bad.yaml", label=bad))

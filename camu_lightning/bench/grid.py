@@ -10,6 +10,8 @@
     overrides: []                    # more `camu fit` options for every run
     sweep: {method: camu, setting: trainer.max_epochs, values: [1, 2, 3]}   # optional: one cell per value,
                                      # rows named <method>_max_epochs<value> (the fast-preset study)
+    label: relearn                   # optional: rows named <method>_<label>, for a study whose overrides measure
+                                     # more than the paper's tables (RQ3's --relearn_epochs) beside the plain rows
 
 Each cell is one `camu fit`; its row is `results/<dataset>/<scenario>/<method>[_tuned]/seed<k>.json`. A cell's
 config hash covers what decides its numbers (the config file's settings, the overrides, the seed, the package's
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ from camu_lightning import __version__
 
 SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")
-GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides", "sweep"}
+GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides", "sweep",
+             "label"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,13 @@ class Cell:
     config: str
     overrides: tuple[str, ...]
     suffix: str = ""  # a sweep value's name, e.g. "max_epochs3"
+    label: str = ""  # the grid's label, e.g. "relearn"
 
     @property
     def row(self) -> Path:
         """The row's path under the results folder."""
         name = self.method if self.variant == "default" else f"{self.method}_{self.variant}"
-        name = f"{name}_{self.suffix}" if self.suffix else name
+        name = "_".join(part for part in (name, self.suffix, self.label) if part)
         return Path(self.dataset) / self.scenario / name / f"seed{self.seed}.json"
 
     @property
@@ -101,6 +106,9 @@ def read_grid(path: Path) -> dict[str, Any]:
     sweep = grid.get("sweep")
     if sweep is not None and not (isinstance(sweep, dict) and set(sweep) == {"method", "setting", "values"}):
         raise ValueError(f"grid sweep must be {{method, setting, values}}, got {sweep}")
+    label = grid.get("label", "")
+    if not (isinstance(label, str) and re.fullmatch(r"([a-z][a-z0-9]*)?", label)):
+        raise ValueError(f"grid label must be a lower-case word, e.g. relearn (a row-name suffix), got {label!r}")
     return grid
 
 
@@ -117,8 +125,8 @@ def cells(grid: dict[str, Any], configs: Path) -> list[Cell]:
                         continue
                     overrides = ("--data.root", str(grid["root"]), *extra, *grid["overrides"])
                     for suffix, more in sweep_points(grid.get("sweep"), method):
-                        found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more), suffix)
-                                  for s in grid["seeds"]]  # fmt: skip
+                        found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more), suffix,
+                                       grid.get("label", "")) for s in grid["seeds"]]  # fmt: skip
     return found
 
 

@@ -34,17 +34,30 @@ NAMES = {
     "camu_remove": "Remove", "camu_removeto": "Removeto",
 }  # fmt: skip
 ORDER = list(NAMES)
+ABLATIONS = ("camu_remove", "camu_removeto")  # CaMU without one causal path (RQ2)
+RELEARN_LABEL = "relearn"  # the label of configs/bench/relearn.yaml's rows
 GAP_COLUMNS = ("avg_gap", "tow", "tow_mia", "rte", "rte_with_prepare", *(f"gap_{key}" for key in ATTACK_KEYS))
 
 
 def display(method_key: str) -> str:
-    base = method_key.removesuffix("_tuned")
-    return NAMES.get(base, base) + (" (tuned)" if method_key != base else "")
+    """A row's method key as the tables name it; a study's label (e.g. `_relearn`) is dropped."""
+    key = method_key.removesuffix(f"_{RELEARN_LABEL}")
+    base = key.removesuffix("_tuned")
+    return NAMES.get(base, base) + (" (tuned)" if key != base else "")
+
+
+def plain(method_key: str) -> bool:
+    """A method's own rows: not a sweep point (camu_max_epochs3) nor a labelled study (camu_relearn), which have
+    sections of their own."""
+    return method_key.removesuffix("_tuned") in NAMES
 
 
 def ordered(methods) -> list[str]:
-    return sorted(methods, key=lambda key: (ORDER.index(key.removesuffix("_tuned")) if key.removesuffix("_tuned")
-                                            in ORDER else len(ORDER), key))  # fmt: skip
+    def rank(key: str) -> tuple[int, str]:
+        base = key.removesuffix(f"_{RELEARN_LABEL}").removesuffix("_tuned")
+        return ORDER.index(base) if base in ORDER else len(ORDER), key
+
+    return sorted(methods, key=rank)
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
@@ -52,7 +65,7 @@ def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
 
 
 def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None) -> list[str]:
-    keys = ordered(methods)
+    keys = [key for key in ordered(methods) if plain(key) and key not in ABLATIONS]  # ablations: RQ2's table
     seeds = sorted({seed for seeds in methods.values() for seed in seeds})
     metrics = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s", "time_prepare_s"]
     layout = [[metric, *(summarise([m.get(metric) for m in methods[k].values()]).text() for k in keys)]
@@ -95,9 +108,9 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
 
 def ablation_table(methods, scenario: str) -> list[str]:
     """RQ2: Retrain, Finetune, Remove, Removeto and CaMU side by side, where the ablations ran."""
-    if not {"camu_remove", "camu_removeto"} & set(methods):
+    if not set(ABLATIONS) & set(methods):
         return []
-    keys = [k for k in ("retrain", "finetune", "camu_remove", "camu_removeto", "camu") if k in methods]
+    keys = [k for k in ("retrain", "finetune", *ABLATIONS, "camu") if k in methods]
     columns = [*table_metrics(scenario), "avg_gap"]
     body = [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in columns)] for k in keys]
     return ["RQ2, the causal paths' ablation:", "", *markdown_table(["setting", *columns], body), ""]
@@ -196,7 +209,7 @@ def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_pres
     lines += [f"Rows: {len(rows)}; machines: {'; '.join(machines)}; summed run wall time {wall / 3600:.2f} h.", ""]
     for (dataset, scenario), methods in sorted(grouped.items()):
         lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
-    diff = average_diff(grouped)
+    diff = {key: value for key, value in average_diff(grouped).items() if plain(key)}
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
     lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
     lines += forget_quality_section(results)
