@@ -225,6 +225,7 @@ def summarise(
         **{f"{key}_retrain": value for key, value in means["retrain"].items()},
         "epsilon_median": float(np.median(epsilons)),
         "epsilon_share_max": float(np.mean(epsilons >= 50.0)),
+        "epsilons": [round(float(value), 4) for value in epsilons],  # so `camu report` can draw the histogram
         # Identical models on the method's side (a deterministic method): every epsilon is capped and F = 0 by the
         # score's design (spec README point 15), not by failure; said beside the score, never dodged with noise.
         "method_models_identical": bool(np.all(confidences["method"] == confidences["method"][:1])),

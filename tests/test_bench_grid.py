@@ -97,8 +97,14 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
         path = results / "mnist" / "random" / key / "seed1.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(r))
+    study = {"method": "CaMU", "dataset": "mnist5k", "models": 4, "forget_quality": 0.25,
+             "forget_quality_final": 0.2, "epsilon_share_max": 0.5, "epsilons": [0.0, 0.7, 50.0, 50.0]}  # fmt: skip
+    (results / "forget_quality" / "mnist5k").mkdir(parents=True)
+    (results / "forget_quality" / "mnist5k" / "camu_N4.json").write_text(json.dumps(study))
     out = build(results, tmp_path / "docs", grid, REPO / "configs")
     text = out.read_text()
+    assert "| CaMU | mnist5k | 4 | 0.2500 | 0.2000 | 0.5000 |" in text
+    assert (tmp_path / "docs" / "figures" / "forget_quality_mnist5k_camu_N4.png").read_bytes()[:4] == b"\x89PNG"
     # The paper's layout: Retrain and CaMU columns (std ddof 0); the ablation and the relearn study are not columns.
     assert "| metric | Retrain | CaMU |\n" in text
     assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text

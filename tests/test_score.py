@@ -42,7 +42,7 @@ def test_doing_nothing_scores_zero_and_a_rerun_trains_nothing(tmp_path: Path, ti
     first = run_score(tmp_path, tiny_npz, "configs/mnist_finetune.yaml", *control)
     # lr 0 leaves every run equal to the original: a constant side, epsilon 50 on every example, F = 0 (section 9).
     epsilons = np.load(tmp_path / "study" / "epsilons.npy")
-    assert epsilons.shape == (NUM_FORGET,) and np.all(epsilons == 50.0)
+    assert epsilons.shape == (NUM_FORGET,) and np.all(epsilons == 50.0) and first["epsilons"] == epsilons.tolist()
     assert first["forget_quality"] == 0.0 and first["forget_quality_final"] == 0.0
     assert first["models_trained"] == 6 and first["num_forget"] == NUM_FORGET and first["method_models_identical"]
     assert (tmp_path / "study" / "epsilon_histogram.png").read_bytes()[:4] == b"\x89PNG"

@@ -22,7 +22,7 @@ import numpy as np
 
 from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.plots import efficiency_frontier, epoch_curve, gap_bars, relearn_curves
+from camu_lightning.bench.plots import efficiency_frontier, epoch_curve, epsilon_histogram, gap_bars, relearn_curves
 from camu_lightning.files import atomic_write
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
@@ -183,17 +183,29 @@ def summary_csv(grouped) -> str:
     return out.getvalue()
 
 
-def forget_quality_section(results: Path) -> list[str]:
+def forget_quality_section(results: Path, docs: Path) -> list[str]:
+    """The `camu score` studies copied under results/forget_quality: their scores, and each one's ε histogram where
+    its JSON holds the per-example ε (studies before that was recorded hold only the summary)."""
     studies = sorted(results.glob("forget_quality/**/*.json"))
     if not studies:
         return []
-    body = []
+    body, figures = [], []
     for path in studies:
         study = json.loads(path.read_text())
         numbers = [f"{study[key]:.4f}" for key in ("forget_quality", "forget_quality_final", "epsilon_share_max")]
-        body.append([study["method"], Path(study["dataset"]).stem, str(study["models"]), *numbers])
+        dataset = Path(study["dataset"]).stem
+        body.append([study["method"], dataset, str(study["models"]), *numbers])
+        if "epsilons" in study:
+            figure = docs / "figures" / f"forget_quality_{dataset}_{path.stem}.png"
+            title = f"{study['method']} vs Retrain on {dataset}: F = {study['forget_quality']:.3f}, N = {study['models']}"
+            epsilon_histogram(np.asarray(study["epsilons"]), study["models"], title, figure)
+            figures += [f"![ε of {study['method']}](figures/{figure.name})", ""]
     lines = ["## Forget quality (NeurIPS 2023 challenge score, metrics.md section 9)", ""]
-    return lines + markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
+    lines += markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
+    if figures:
+        lines += [*figures, "*Per-example ε in the score's buckets, each labelled with the points it earns; red: "
+                  "ε at the cap, which earns none.*", ""]  # fmt: skip
+    return lines
 
 
 def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_presets: bool = False) -> Path:
@@ -212,7 +224,7 @@ def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_pres
     diff = {key: value for key, value in average_diff(grouped).items() if plain(key)}
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
     lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
-    lines += forget_quality_section(results)
+    lines += forget_quality_section(results, docs)
     if grid is not None:
         missing = [c for c in cells(read_grid(grid), configs) if not (results / c.row).is_file()]
         lines += [f"## Missing cells of {grid}", ""]
