@@ -197,8 +197,9 @@ def forget_quality_section(results: Path, docs: Path) -> list[str]:
         body.append([study["method"], dataset, str(study["models"]), *numbers])
         if "epsilons" in study:
             figure = docs / "figures" / f"forget_quality_{dataset}_{path.stem}.png"
-            title = f"{study['method']} vs Retrain on {dataset}: F = {study['forget_quality']:.3f}, N = {study['models']}"
-            epsilon_histogram(np.asarray(study["epsilons"]), study["models"], title, figure)
+            method, quality, models = study["method"], study["forget_quality"], study["models"]
+            title = f"{method} vs Retrain on {dataset}: F = {quality:.3f}, N = {models}"
+            epsilon_histogram(np.asarray(study["epsilons"]), models, title, figure)
             figures += [f"![ε of {study['method']}](figures/{figure.name})", ""]
     lines = ["## Forget quality (NeurIPS 2023 challenge score, metrics.md section 9)", ""]
     lines += markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
