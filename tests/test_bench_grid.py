@@ -178,3 +178,29 @@ def test_a_labelled_study_has_rows_of_its_own_beside_the_plain_ones(tmp_path: Pa
     for bad in ("Relearn", "re-learn", 3):
         with pytest.raises(ValueError, match="grid label must be"):
             read_grid(write_grid(tmp_path / "bad.yaml", label=bad))
+
+
+def test_sigterm_stops_the_runs_in_flight_with_the_grid(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from camu_lightning.bench.run import RUNNING, run_process, stop_runs_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_runs_on_sigterm()
+        codes = []
+        waiting = threading.Thread(target=lambda: codes.append(
+            run_process([sys.executable, "-c", "import time; time.sleep(60)"], subprocess.DEVNULL, True)))  # fmt: skip
+        waiting.start()
+        while not RUNNING:
+            time.sleep(0.01)
+        with pytest.raises(SystemExit) as stopped:
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        waiting.join(timeout=10)
+        assert stopped.value.code == 128 + signal.SIGTERM and codes == [-signal.SIGTERM] and not RUNNING
+    finally:
+        signal.signal(signal.SIGTERM, before)

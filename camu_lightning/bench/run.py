@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,29 @@ from camu_lightning.files import write_json
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
 ROW_VERSION = 1
+RUNNING: set[subprocess.Popen] = set()  # this process's runs in flight, stopped with the grid
+
+
+def run_process(command: list[str], log, quiet: bool) -> int:
+    """A run's process to its end (its exit status), known to `stop_runs_on_sigterm` meanwhile."""
+    process = subprocess.Popen(command, stdout=log if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    RUNNING.add(process)
+    try:
+        return process.wait()
+    finally:
+        RUNNING.discard(process)
+
+
+def stop_runs_on_sigterm() -> None:
+    """SIGTERM (`kill`, a scheduler's stop) ends the runs in flight with the grid: they would otherwise run on as
+    orphans, holding the cores, with no grid left to write their rows. (Ctrl-C reaches them through the terminal.)"""
+
+    def stop(signum: int, frame) -> None:
+        for process in list(RUNNING):
+            process.terminate()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def machine() -> dict[str, Any]:
@@ -57,10 +81,10 @@ def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log_file.open("w") as log:
-        done = subprocess.run(command, stdout=log if quiet else None, stderr=subprocess.STDOUT if quiet else None)
-    if done.returncode != 0:
+        returncode = run_process(command, log, quiet)
+    if returncode != 0:
         last = log_file.read_text().strip().splitlines()[-1:] if quiet else []
-        raise RuntimeError(f"{cell.row} failed (exit {done.returncode}){': ' + last[0] if last else ''}")
+        raise RuntimeError(f"{cell.row} failed (exit {returncode}){': ' + last[0] if last else ''}")
     metrics = json.loads((cell.run_folder(logs) / "results.json").read_text())
     metrics.pop("config", None)
     row = {
@@ -155,6 +179,7 @@ def main(args: list[str]) -> None:
     options = bench_parser().parse_args(args)
     if options.jobs < 1:
         print_error(f"--jobs must be >= 1, got {options.jobs}")
+    stop_runs_on_sigterm()
     try:
         failures = run_grid(options)
     except ValueError as error:
