@@ -126,7 +126,9 @@ class CamuCLI(LightningCLI):
     def before_fit(self) -> None:
         console.print("split: " + ", ".join(f"{k} {v}" for k, v in self.datamodule.summary().items()), highlight=False)
         self.prepare()
-        if self.model.starts_from_original or self.model.training_state_settings() is not None:
+        starts_from_a_model = self.model.starts_from_original or self.model.training_state_settings() is not None
+        # `--trainer.limit_val_batches 0` turns validation off, the original's evaluation with it (`camu tune`'s trials)
+        if starts_from_a_model and self.trainer.limit_val_batches != 0:
             self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)  # the model before unlearning
             self.results |= {f"original_{key}": value for key, value in self.model.evaluation["val"].items()}
 

@@ -69,6 +69,19 @@ def test_fit_writes_results_split_and_reuses_the_cached_original(tmp_path: Path,
     assert json.loads((tmp_path / "runs" / "split.json").read_text())["forget"] != split["forget"]
 
 
+def test_validation_off_skips_the_original_and_changes_no_result(tmp_path: Path, tiny_npz: Path) -> None:
+    """`--trainer.limit_val_batches 0` (camu tune's trials) drops the original's evaluation and the per-epoch
+    validation, and the unlearned model is bitwise the one a validated run gives: validation draws no randomness."""
+    run = ("--trainer.check_val_every_n_epoch", "1")  # NGrad's own setting: a validation after every epoch
+    validated = run_camu(tmp_path, tiny_npz, *run, config="configs/mnist_ngrad.yaml")
+    (tmp_path / "runs" / "results.json").unlink()
+    off = ("--trainer.limit_val_batches", "0")
+    unvalidated = run_camu(tmp_path, tiny_npz, *run, *off, config="configs/mnist_ngrad.yaml")
+    assert validated["original_acc_test"] >= 0 and not any(key.startswith("original_acc") for key in unvalidated)
+    tested = [key for key in validated if key.startswith(("acc_", "mia"))]
+    assert len(tested) >= 8 and {key: unvalidated[key] for key in tested} == {key: validated[key] for key in tested}
+
+
 @pytest.mark.parametrize("progress_bar", [True, False])
 def test_the_trainer_has_the_configs_callbacks_and_a_rich_progress_bar_unless_off(tiny_npz, progress_bar) -> None:
     from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
