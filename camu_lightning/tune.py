@@ -166,10 +166,12 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     study = optuna.create_study(
         study_name=name,
         storage=f"sqlite:///{storage_dir.resolve() / 'tune.sqlite3'}",
-        sampler=optuna.samplers.TPESampler(seed=TUNING_SEED),
         direction="minimize",
         load_if_exists=True,
     )
+    # Seeded by the trials already stored: a resumed study draws on, where the bare seed would replay its first
+    # trials' settings (the same search from the same history, so still reproducible).
+    study.sampler = optuna.samplers.TPESampler(seed=TUNING_SEED + len(study.trials))
     done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     method_args = ["--config", str(config), *shared, *method_only, *run, *quiet]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

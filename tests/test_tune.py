@@ -51,7 +51,8 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     rerun = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", epochs, config=str(tmp_path / "tuned.yaml"))
     assert rerun["avg_gap"] == pytest.approx(best.value, abs=1e-9)
     run_tune(tmp_path, tiny_npz, "--trials", "4")
-    assert len(stored_trials(tmp_path, tiny_npz)) == 4
+    resumed = stored_trials(tmp_path, tiny_npz)
+    assert len(resumed) == 4 and resumed[3].params not in [t.params for t in trials]  # drawn on, not replayed
 
 
 def test_a_cap_no_trial_meets_prunes_them_all_and_says_so(tmp_path, tiny_npz, monkeypatch, capsys) -> None:
