@@ -47,6 +47,16 @@ def load_state_dict(path: Path, what: str, remedy: str = "delete it to rebuild i
         raise CacheError(f"{what} {path} is unreadable ({first_line}); {remedy}") from error
 
 
+def weights_digest(state_dict: dict[str, Any]) -> str:
+    """A hash of every tensor's name, dtype, shape and bytes: equal exactly when the weights are."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class RunKeys:
     """The settings behind each cache entry of one run, and the key that pairs runs on the same split.
@@ -106,6 +116,13 @@ class RunKeys:
             "precision": precision,
             "channels_last": channels_last,
         }
+
+    def evaluation(self, weights: str, rows: dict[str, Any], reader: str, numerics: dict[str, Any]) -> dict[str, Any]:
+        """What determines a model's evaluation: its weights' digest, the rows and attack roles (the pairing, whose
+        seed seeds the attacks, and the data settings that shape the attacks), the method's reading of the logits
+        and the numerics (precision, layout, device, batch), and the package version (the metrics' code)."""
+        return {"weights": weights, "rows": self.pairing() | rows, "reader": reader, "numerics": numerics,
+                "version": __version__}  # fmt: skip
 
     def training_state(self, original: dict[str, Any] | None, state: dict[str, Any], precision: str) -> dict[str, Any]:
         """What determines a method's training-time state: the original it starts from (None: its own init), the

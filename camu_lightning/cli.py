@@ -17,7 +17,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from camu_lightning.cache import CacheError, CheckpointCache, RunKeys, cache_key
+from camu_lightning.cache import CacheError, CheckpointCache, RunKeys, cache_key, weights_digest
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.files import write_json
@@ -129,8 +129,38 @@ class CamuCLI(LightningCLI):
         starts_from_a_model = self.model.starts_from_original or self.model.training_state_settings() is not None
         # `--trainer.limit_val_batches 0` turns validation off, the original's evaluation with it (`camu tune`'s trials)
         if starts_from_a_model and self.trainer.limit_val_batches != 0:
-            self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)  # the model before unlearning
-            self.results |= {f"original_{key}": value for key, value in self.model.evaluation["val"].items()}
+            self.results |= {f"original_{key}": value for key, value in self.evaluate_original().items()}
+
+    def evaluate_original(self) -> dict[str, float]:
+        """The model before unlearning, evaluated, or its evaluation from the cache: a grid or a study evaluates one
+        original under every method and seed alike. On several devices every rank validates (a rank that alone found
+        the entry, written meanwhile by another run, would leave the others waiting in the collective)."""
+        trainer, cache = self.trainer, CheckpointCache(self.settings.cache_dir)
+        one_device = trainer.num_devices * trainer.num_nodes == 1
+        key = self.original_evaluation_key()
+        if one_device and (entry := cache.load("evaluation", key)) is not None:
+            self.results["original_evaluation_from_cache"] = True
+            metrics = entry["extra"]["metrics"]
+            if trainer.logger is not None:  # the curves' first point, as the validation would have logged it
+                trainer.logger.log_metrics({f"val/{name}": value for name, value in metrics.items()}, step=0)
+            return metrics
+        trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
+        metrics = {name: float(value) for name, value in self.model.evaluation["val"].items()}
+        if one_device:
+            cache.save("evaluation", key, {}, {"metrics": metrics})
+            self.results["original_evaluation_from_cache"] = False
+        return metrics
+
+    def original_evaluation_key(self) -> dict[str, Any]:
+        method, data, trainer = self.model, self.datamodule.hparams, self.trainer
+        rows = {name: data[name] for name in ("mia_attack_size", "forget_repeat", "eval_batch_size")}
+        numerics = {
+            "precision": str(trainer.precision),
+            "channels_last": any(isinstance(callback, ChannelsLast) for callback in trainer.callbacks),
+            "device": trainer.strategy.root_device.type,
+        }
+        reader = type(method).evaluation_logits.__qualname__  # e.g. BoundaryExpanding's drops its shadow class
+        return self.keys.evaluation(weights_digest(method.network.state_dict()), rows, reader, numerics)
 
     def prepare(self) -> None:
         """Check the run and load what the method starts from (cached or trained now); reseed."""

@@ -82,6 +82,23 @@ def test_validation_off_skips_the_original_and_changes_no_result(tmp_path: Path,
     assert len(tested) >= 8 and {key: unvalidated[key] for key in tested} == {key: validated[key] for key in tested}
 
 
+def test_the_originals_evaluation_is_cached_for_the_same_weights_rows_and_attacks(tmp_path, tiny_npz) -> None:
+    """A second method on the same split reads the original's evaluation from the cache, and it equals a fresh
+    evaluation; other attack settings or another seed (other attack rows) evaluate again."""
+    ngrad, scrub = "configs/mnist_ngrad.yaml", "configs/mnist_scrub.yaml"  # the same data settings
+    first = run_camu(tmp_path, tiny_npz, config=ngrad)
+    second = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config=scrub)
+    assert first["original_evaluation_from_cache"] is False and second["original_evaluation_from_cache"] is True
+    original = {key: value for key, value in first.items() if key.startswith("original_") and "mia" in key}
+    assert len(original) == 5 and {key: second[key] for key in original} == original
+    for entry in (tmp_path / "cache" / "evaluation").glob("*.pt"):
+        entry.unlink()
+    fresh = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config=scrub)
+    assert fresh["original_evaluation_from_cache"] is False and {key: fresh[key] for key in original} == original
+    for changed in (("--data.mia_attack_size", "4"), ("--seed_everything", "1")):
+        assert run_camu(tmp_path, tiny_npz, *changed, config=ngrad)["original_evaluation_from_cache"] is False
+
+
 @pytest.mark.parametrize("progress_bar", [True, False])
 def test_the_trainer_has_the_configs_callbacks_and_a_rich_progress_bar_unless_off(tiny_npz, progress_bar) -> None:
     from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
@@ -167,7 +184,8 @@ def test_a_user_checkpoint_is_unlearned_instead_of_training_one(tmp_path: Path, 
     checkpoint = tmp_path / "mine.pt"
     torch.save(CNN(3, (1, 8, 8)).state_dict(), checkpoint)
     results = run_camu(tmp_path, tiny_npz, "--original.checkpoint", str(checkpoint))
-    assert results["original_source"] == str(checkpoint) and not list(tmp_path.glob("cache/**/*.pt"))
+    cached_models = [path for path in tmp_path.glob("cache/**/*.pt") if path.parent.name != "evaluation"]  # numbers
+    assert results["original_source"] == str(checkpoint) and not cached_models
 
 
 def test_corrupted_cache_entry_is_refused(tmp_path: Path, tiny_npz: Path, capsys) -> None:
