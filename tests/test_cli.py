@@ -89,8 +89,8 @@ def test_the_originals_evaluation_is_cached_for_the_same_weights_rows_and_attack
     first = run_camu(tmp_path, tiny_npz, config=ngrad)
     second = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config=scrub)
     assert first["original_evaluation_from_cache"] is False and second["original_evaluation_from_cache"] is True
-    original = {key: value for key, value in first.items() if key.startswith("original_") and "mia" in key}
-    assert len(original) == 5 and {key: second[key] for key in original} == original
+    original = {key: value for key, value in first.items() if key.startswith(("original_acc", "original_mia"))}
+    assert len(original) == 8 and {key: second[key] for key in original} == original
     for entry in (tmp_path / "cache" / "evaluation").glob("*.pt"):
         entry.unlink()
     fresh = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "1", config=scrub)
