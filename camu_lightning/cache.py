@@ -105,16 +105,20 @@ class RunKeys:
             "seed": self.seed,
         }
 
-    def unlearned(self, recipe: dict[str, Any], epochs: int, precision: str, channels_last: bool) -> dict[str, Any]:
+    def unlearned(
+        self, recipe: dict[str, Any], epochs: int, precision: str, channels_last: bool, device: str
+    ) -> dict[str, Any]:
         """What determines an unlearned model that depends on the split alone (Retrain): the pairing, the method's
-        recipe, epochs, precision and memory layout (the last two change weights by rounding only, but a cached
-        model must be the one a rerun gives)."""
+        recipe, epochs, precision, memory layout and device kind (the last three change weights by rounding only,
+        but a cached model must be the one a rerun gives, and its stored time, every RTE's numerator, is that
+        device's: a CPU Retrain's time beside a GPU unlearning time would inflate RTE several times)."""
         return {
             "split": self.pairing(),
             "recipe": recipe,
             "epochs": epochs,
             "precision": precision,
             "channels_last": channels_last,
+            "device": device,
         }
 
     def evaluation(self, weights: str, rows: dict[str, Any], reader: str, numerics: dict[str, Any]) -> dict[str, Any]:

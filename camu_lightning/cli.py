@@ -184,7 +184,8 @@ class CamuCLI(LightningCLI):
     def unlearned_key(self) -> dict[str, Any]:
         channels_last = any(isinstance(callback, ChannelsLast) for callback in self.trainer.callbacks)
         recipe = {key: value for key, value in self.model.hparams.items() if key not in ("network", "seed")}
-        return self.keys.unlearned(recipe, self.trainer.max_epochs, str(self.trainer.precision), channels_last)
+        device = self.trainer.strategy.root_device.type
+        return self.keys.unlearned(recipe, self.trainer.max_epochs, str(self.trainer.precision), channels_last, device)
 
     def after_fit(self) -> None:
         method, datamodule = self.model, self.datamodule

@@ -42,6 +42,28 @@ def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: P
     assert original_key(tmp_path, moved) == base  # a file's content, never its path
 
 
+def test_a_cached_retrain_serves_only_runs_on_the_same_numerics_and_device_kind(
+    tmp_path: Path, tiny_npz: Path, monkeypatch
+) -> None:
+    def retrain_key(*overrides: str) -> str:
+        cli = instantiated_cli(
+            "--config", str(REPO / "configs/mnist_retrain.yaml"), "--data.dataset", str(tiny_npz),
+            "--trainer.default_root_dir", str(tmp_path), *overrides,
+        )  # fmt: skip
+        return cache_key(cli.unlearned_key())
+
+    base = retrain_key()
+    assert retrain_key("--data.num_workers", "2") == base
+    assert retrain_key("--trainer.precision", "bf16-mixed") != base
+    assert retrain_key("--trainer.callbacks", "[]") != base  # the memory layout
+    assert retrain_key("--trainer.max_epochs", "3") != base
+    # Its stored time is every RTE's numerator: a GPU run must not read a CPU Retrain's time.
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    monkeypatch.setattr(SingleDeviceStrategy, "root_device", property(lambda self: torch.device("cuda", 0)))
+    assert retrain_key() != base
+
+
 def test_entries_are_checked_on_load(tmp_path: Path) -> None:
     cache = CheckpointCache(tmp_path)
     settings = {"dataset": "x", "recipe": {"lr": 0.1}}

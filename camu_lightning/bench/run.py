@@ -76,7 +76,8 @@ def finished(cell: Cell, results: Path) -> bool:
 
 def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
     """One `camu fit` in a process of its own, then the cell's row; raises with the run's last line on failure."""
-    command = [str(Path(sys.executable).with_name("camu")), *cell.command(logs)]
+    # The running interpreter, not a `camu` script beside it: a checkout used without installing it has none.
+    command = [sys.executable, "-m", "camu_lightning", *cell.command(logs)]
     log_file = logs / cell.row.with_suffix(".log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
