@@ -38,9 +38,14 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     trials = stored_trials(tmp_path, tiny_npz)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == 3 and complete
+    # The config's own settings (mnist_finetune.yaml: lr 5e-4, 10 epochs) are the first trial, and only once.
+    own = {"model.init_args.lr": 5.0e-4, "trainer.max_epochs": 10}
+    assert trials[0].params == own and [t.params for t in trials].count(own) == 1
     best = min(complete, key=lambda t: t.value)
     text = (tmp_path / "tuned.yaml").read_text()
     assert text.startswith("# Tuned Finetune") and f"avg_gap to Retrain {best.value:.3f}" in text
+    assert f"# The config's own settings were trial 0: avg_gap {trials[0].value:.3f}." in text
+    assert best.value <= trials[0].value
     tuned = yaml.safe_load(text)
     assert "tune" not in tuned and tuned["model"]["init_args"]["lr"] == best.params["model.init_args.lr"]
     assert tuned["trainer"]["max_epochs"] == best.params["trainer.max_epochs"]
@@ -53,6 +58,7 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     run_tune(tmp_path, tiny_npz, "--trials", "4")
     resumed = stored_trials(tmp_path, tiny_npz)
     assert len(resumed) == 4 and resumed[3].params not in [t.params for t in trials]  # drawn on, not replayed
+    assert [t.params for t in resumed].count(own) == 1  # not enqueued again on resuming
 
 
 def test_a_cap_no_trial_meets_prunes_them_all_and_says_so(tmp_path, tiny_npz, monkeypatch, capsys) -> None:
