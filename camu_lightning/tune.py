@@ -2,14 +2,14 @@
 
 `camu tune --config configs/mnist_ngrad.yaml --scenario class --trials 20` searches the ranges of the config's
 `tune:` block (dotted setting -> {low, high[, log]} or {choices}) with Optuna's TPE sampler. Every trial is a real
-`camu fit` on seed 0 in this process, without validation (the objective reads the test alone, and validating
-changes no weight); its objective is `avg_gap` to the Retrain of the same split and seed (run first, from the
-cache when it is there). A trial whose unlearning takes longer than the cap (default: that Retrain's
-time) is pruned, so a tuned method cannot become a retrain; so is one that diverges. The study lives in Optuna's
-SQLite storage in the cache folder, so an interrupted search resumes. The config's own values of the searched
-settings are one of the trials (the first of a new study), so the result is never worse than the default on
-seed 0. The best trial becomes a complete config,
-`configs/tuned/<dataset>_<random|class0>_<method>.yaml`, that runs alone; report it on seeds other than 0.
+`camu fit` on seed 0 in this process, without validation (the objective reads the test alone, and validating changes
+no weight); its objective is `avg_gap` to the Retrain of the same split and seed (run first, from the cache when it
+is there). A trial whose unlearning takes longer than the cap (default: that Retrain's time) is pruned, so a tuned
+method cannot become a retrain; so is one that diverges. The study lives in Optuna's SQLite storage in the cache
+folder, so an interrupted search resumes, the interrupted trial first. The config's own values of the searched
+settings are one of the trials (the first of a new study), so the result is never worse than the default on seed 0.
+The best trial becomes a complete config, `configs/tuned/<dataset>_<random|class0>_<method>.yaml`, that runs alone;
+report it on seeds other than 0.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ SCENARIOS = {
     "class": ["--data.forget_fraction", "null", "--data.forget_classes", "[0]"],
 }
 TUNING_SEED = 0
+HEARTBEAT_S = 60  # a running trial's heartbeat
+STALE_AFTER_S = 300  # a running trial silent this long was interrupted (margin for a busy machine)
 
 
 def tune_parser() -> argparse.ArgumentParser:
@@ -165,12 +167,32 @@ def own_trial_line(study: optuna.Study, own: dict[str, Any] | None) -> str:
     """The header's line on the trial of the config's own settings."""
     if own is None:
         return "The config's own settings are unset or outside the ranges, so no trial ran them."
-    ran = [t for t in study.trials if t.params == own and t.state.is_finished()]
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # a FAIL was interrupted
+    ran = [t for t in study.trials if t.params == own and t.state in finished]
     if not ran:
         return "The config's own settings have not run yet (a study begun before they were enqueued): add a trial."
     trial = ran[0]
     outcome = f"avg_gap {trial.value:.3f}" if trial.value is not None else trial.user_attrs.get("pruned_because", "")
     return f"The config's own settings were trial {trial.number}: {outcome or trial.state.name.lower()}."
+
+
+def open_study(storage_dir: Path, name: str) -> optuna.Study:
+    """The stored study `name` (created when new), whose interrupted trials run again when it resumes.
+
+    A running trial records a heartbeat every HEARTBEAT_S; one silent for STALE_AFTER_S (its process was killed)
+    is marked failed when a trial next starts, and its settings are queued to run once more. Without this, a
+    search stopped mid-trial kept that trial RUNNING for ever, and the config's own settings, if they were that
+    trial, never ran: their enqueue skips settings that any stored trial holds.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{storage_dir.resolve() / 'tune.sqlite3'}",
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=STALE_AFTER_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
+    return optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True)
 
 
 def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
@@ -199,12 +221,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     time_cap = options.time_cap_s if options.time_cap_s is not None else retrain["time_unlearn_s"]
     storage_dir = Path(cache_dir or settings.get("cache_dir", "camu_cache"))
     storage_dir.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=name,
-        storage=f"sqlite:///{storage_dir.resolve() / 'tune.sqlite3'}",
-        direction="minimize",
-        load_if_exists=True,
-    )
+    study = open_study(storage_dir, name)
     # Seeded by the trials already stored: a resumed study draws on, where the bare seed would replay its first
     # trials' settings (the same search from the same history, so still reproducible).
     study.sampler = optuna.samplers.TPESampler(seed=TUNING_SEED + len(study.trials))

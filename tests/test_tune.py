@@ -4,12 +4,14 @@ a rerun resumes the stored study, and a cap nothing meets is a one-line error.""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from camu_lightning import tune
 from camu_lightning.bench.grid import config_of, method_of
 from camu_lightning.cli import main
 from tests.test_cli import REPO, run_camu
@@ -59,6 +61,24 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     resumed = stored_trials(tmp_path, tiny_npz)
     assert len(resumed) == 4 and resumed[3].params not in [t.params for t in trials]  # drawn on, not replayed
     assert [t.params for t in resumed].count(own) == 1  # not enqueued again on resuming
+
+
+def test_a_trial_whose_process_died_runs_again_with_its_settings_when_the_study_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(tune, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(tune, "STALE_AFTER_S", 1)
+    own = {"x": 0.25}  # the config's own settings, enqueued as search() does
+    study = tune.open_study(tmp_path, "s")
+    study.enqueue_trial(own, skip_if_exists=True)
+    died = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study._storage.record_heartbeat(died._trial_id)  # its last heartbeat: then the process is killed
+    time.sleep(2.5)
+    resumed = tune.open_study(tmp_path, "s")
+    resumed.enqueue_trial(own, skip_if_exists=True)  # skipped: the dead trial holds these settings
+    drawn = []
+    resumed.optimize(lambda trial: drawn.append(trial.suggest_float("x", 0, 1)) or 0.0, n_trials=1)
+    assert drawn == [0.25]
+    assert [t.state for t in resumed.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert tune.own_trial_line(resumed, own) == "The config's own settings were trial 1: avg_gap 0.000."
 
 
 def test_a_cap_no_trial_meets_prunes_them_all_and_says_so(tmp_path, tiny_npz, monkeypatch, capsys) -> None:
