@@ -35,10 +35,15 @@ def test_grid_cells_run_retrain_first_with_each_scenarios_forget_set(tmp_path: P
     class_ngrad = next(c for c in found if c.scenario == "class3" and c.method == "ngrad")
     assert class_ngrad.overrides[2:] == ("--data.forget_fraction", "null", "--data.forget_classes", "[3]")
     assert str(class_ngrad.row) == "mnist/class3/ngrad/seed1.json"
-    assert not any(c.variant == "tuned" for c in found)  # no tuned config for these cells: left out
+    # A tuned cell exactly where configs/tuned/ has the config (mnist_random_ngrad.yaml); none for class 3: left out.
+    tuned = [c for c in found if c.variant == "tuned"]
+    assert [(c.scenario, c.method, c.seed, Path(c.config).name) for c in tuned] == [
+        ("random", "ngrad", 1, "mnist_random_ngrad.yaml"), ("random", "ngrad", 2, "mnist_random_ngrad.yaml"),
+    ]  # fmt: skip
+    defaults = [c for c in found if c.variant == "default"]
     # The hash follows what decides the numbers, never where the data lives.
     moved = read_grid(write_grid(tmp_path / "moved.yaml", root="/elsewhere", forget_class=3))
-    assert [c.config_hash for c in cells(moved, REPO / "configs")] == [c.config_hash for c in found]
+    assert [c.config_hash for c in cells(moved, REPO / "configs")] == [c.config_hash for c in defaults]
     more = read_grid(write_grid(tmp_path / "more.yaml", overrides=["--trainer.max_epochs", "1"], forget_class=3))
     assert cells(more, REPO / "configs")[0].config_hash != found[0].config_hash
     with pytest.raises(ValueError, match="unknown keys"):
