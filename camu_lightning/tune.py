@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 import yaml
 from jsonargparse import ArgumentError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -73,10 +74,12 @@ def tune_parser() -> argparse.ArgumentParser:
 
 
 def fit(args: list[str]) -> dict[str, Any]:
-    """One `camu fit` in this process; its results.json."""
+    """One `camu fit` in this process; its results.json, with the device it ran on under "device"."""
     cli = CamuCLI(**CLI_CLASSES, save_config_kwargs={"overwrite": True}, args=["fit", *args],
                   parser_kwargs={"exit_on_error": False})  # fmt: skip
-    return json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())
+    results = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())
+    device = cli.trainer.strategy.root_device
+    return results | {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
 
 
 def search_space(config: Path) -> dict[str, dict[str, Any]]:
@@ -255,8 +258,9 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
         f"Optuna TPE (seed {TUNING_SEED}), {len(complete)} complete and {len(study.trials) - len(complete)} other "
         f"trials; best: trial {best.number}, avg_gap to Retrain {best.value:.3f} on seed {TUNING_SEED}.",
         own_trial_line(study, own),
-        f"Unlearning time capped at {time_cap:.1f} s (the Retrain's: {retrain['time_unlearn_s']:.1f} s). The search "
-        f"saw seed {TUNING_SEED} only: report this config on other seeds.",
+        f"Unlearning time capped at {time_cap:.1f} s (the Retrain's: {retrain['time_unlearn_s']:.1f} s on "
+        f"{retrain['device']}, where every trial ran). The search saw seed {TUNING_SEED} only: report this config "
+        "on other seeds.",
     ]
     out = Path(options.out or Path("configs") / "tuned" / f"{name}.yaml")
     text = tuned_config(config, options.scenario, best, header)

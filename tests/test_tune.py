@@ -48,6 +48,7 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     assert text.startswith("# Tuned Finetune") and f"avg_gap to Retrain {best.value:.3f}" in text
     assert f"# The config's own settings were trial 0: avg_gap {trials[0].value:.3f}." in text
     assert best.value <= trials[0].value
+    assert "s on cpu, where every trial ran). The search saw seed 0 only" in text  # the cap's device is named
     tuned = yaml.safe_load(text)
     assert "tune" not in tuned and tuned["model"]["init_args"]["lr"] == best.params["model.init_args.lr"]
     assert tuned["trainer"]["max_epochs"] == best.params["trainer.max_epochs"]
