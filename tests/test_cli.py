@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from camu_lightning.cli import main
+from camu_lightning.metrics import ATTACK_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("acc_remain", "acc_forget", "acc_test", "mia")
@@ -69,17 +70,19 @@ def test_fit_writes_results_split_and_reuses_the_cached_original(tmp_path: Path,
     assert json.loads((tmp_path / "runs" / "split.json").read_text())["forget"] != split["forget"]
 
 
-def test_validation_off_skips_the_original_and_changes_no_result(tmp_path: Path, tiny_npz: Path) -> None:
-    """`--trainer.limit_val_batches 0` (camu tune's trials) drops the original's evaluation and the per-epoch
-    validation, and the unlearned model is bitwise the one a validated run gives: validation draws no randomness."""
+def test_a_tune_trials_options_skip_the_original_and_the_stronger_attacks_and_change_no_result(tmp_path, tiny_npz):
+    """`--trainer.limit_val_batches 0 --stronger_attacks false` (camu tune's trials) drop the original's evaluation,
+    the per-epoch validation and the four stronger attacks, and the accuracies and the paper's MIA are the ones a
+    full run gives: the unlearned model is bitwise the same (validation draws no randomness) and so are its rows."""
     run = ("--trainer.check_val_every_n_epoch", "1")  # NGrad's own setting: a validation after every epoch
-    validated = run_camu(tmp_path, tiny_npz, *run, config="configs/mnist_ngrad.yaml")
+    full = run_camu(tmp_path, tiny_npz, *run, config="configs/mnist_ngrad.yaml")
     (tmp_path / "runs" / "results.json").unlink()
-    off = ("--trainer.limit_val_batches", "0")
-    unvalidated = run_camu(tmp_path, tiny_npz, *run, *off, config="configs/mnist_ngrad.yaml")
-    assert validated["original_acc_test"] >= 0 and not any(key.startswith("original_acc") for key in unvalidated)
-    tested = [key for key in validated if key.startswith(("acc_", "mia"))]
-    assert len(tested) >= 8 and {key: unvalidated[key] for key in tested} == {key: validated[key] for key in tested}
+    off = ("--trainer.limit_val_batches", "0", "--stronger_attacks", "false")
+    trial = run_camu(tmp_path, tiny_npz, *run, *off, config="configs/mnist_ngrad.yaml")
+    assert full["original_acc_test"] >= 0 and not any(key.startswith("original_acc") for key in trial)
+    assert all(full[key] >= 0 for key in ATTACK_KEYS) and not any(key in trial for key in ATTACK_KEYS)
+    tested = [key for key in full if key.startswith(("acc_", "mia")) and key not in ATTACK_KEYS]
+    assert len(tested) >= 4 and {key: trial[key] for key in tested} == {key: full[key] for key in tested}
 
 
 def test_the_originals_evaluation_is_cached_for_the_same_weights_rows_and_attacks(tmp_path, tiny_npz) -> None:

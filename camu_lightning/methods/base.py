@@ -94,6 +94,7 @@ class UnlearningMethod(L.LightningModule):
         self.attack_rows: list[dict[str, Tensor]] = []
         # metrics.md section 5, at test and in a stand-alone validation (the pre-unlearning model), not every epoch.
         self.stronger_attacks = StrongerAttacks(seed)
+        self.stronger_attacks_at_test = True  # `camu fit --stronger_attacks false` turns them off at test
         self.evaluation: dict[str, dict[str, float]] = {}
 
     # ----------------------------------------------------------------- what a method provides
@@ -193,7 +194,7 @@ class UnlearningMethod(L.LightningModule):
         rows = {name: value[counted] for name, value in batch.items() if name not in ("x", "is_padding")}
         self.stage_accuracies[stage].update(EVAL_SETS[set_index], logits, rows["y"], rows.get("in_forget_classes"))
         order = set_index * 2**40 + rows["index"]  # a global row identity, the same on any number of ranks
-        if self.trainer.state.fn != TrainerFn.FITTING:
+        if self._with_stronger_attacks():
             self.stronger_attacks.update(
                 EVAL_SETS[set_index], logits, rows["y"], order, rows.get("svc_shadow"), rows.get("in_forget_classes")
             )
@@ -217,7 +218,7 @@ class UnlearningMethod(L.LightningModule):
         metrics = self.stage_accuracies[stage].compute()  # synced across ranks
         self.stage_accuracies[stage].reset()
         metrics["mia"] = self._paper_mia()
-        if self.trainer.state.fn != TrainerFn.FITTING:
+        if self._with_stronger_attacks():
             metrics |= self.stronger_attacks.compute()  # synced across ranks
         self.stronger_attacks.reset()
         # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
@@ -225,6 +226,12 @@ class UnlearningMethod(L.LightningModule):
             {f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False, rank_zero_only=True
         )
         self.evaluation[stage] = metrics
+
+    def _with_stronger_attacks(self) -> bool:
+        """At test (unless turned off) and in a stand-alone validation (the original's evaluation, which is cached
+        with them), not in the validations during fit."""
+        stage = self.trainer.state.fn
+        return stage == TrainerFn.VALIDATING or (stage == TrainerFn.TESTING and self.stronger_attacks_at_test)
 
     def _paper_mia(self) -> float:
         """The attack, on rank 0 over every rank's rows in global row order (NaN on the other ranks)."""
