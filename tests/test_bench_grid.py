@@ -59,9 +59,9 @@ def test_summary_matches_the_spec_ci_case() -> None:
     assert summarise([7.0]).text() == "7.00" and summarise([]).text() == "—"
 
 
-def row(method: str, seed: int, scenario: str = "random", **metrics) -> dict:
+def row(method: str, seed: int, scenario: str = "random", boot: str | None = "b1", **metrics) -> dict:
     base = {"acc_remain": 99.0, "acc_forget": 98.0, "acc_test": 97.0, "mia": 50.0, "time_unlearn_s": 10.0}
-    machine = {"device": "cpu", "cpus": 2, "torch": "x"}
+    machine = {"device": "cpu", "cpus": 2, "torch": "x", "boot": boot}
     identity = {"dataset": "mnist", "scenario": scenario, "method_key": method, "seed": seed, "variant": "default"}
     return identity | {"machine": machine, "wall_s": 60.0, "metrics": base | metrics}
 
@@ -71,7 +71,7 @@ def synthetic_rows() -> list[dict]:
         row("retrain", 1, mia=50.0, time_unlearn_s=100.0),
         row("retrain", 2, mia=52.0, acc_forget=96.0, time_unlearn_s=100.0),
         row("camu", 1, mia=47.0, acc_forget=99.0, time_unlearn_s=5.0),
-        row("camu", 2, mia=55.0, acc_forget=99.0, time_unlearn_s=20.0),
+        row("camu", 2, boot="b2", mia=55.0, acc_forget=99.0, time_unlearn_s=20.0),
     ]
 
 
@@ -115,6 +115,9 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
+    # Seed 2's Retrain and CaMU ran in two boots; the ablation rows share seed 1's.
+    assert "Sittings (machine boots): 2 recorded; 0 rows predate the record." in text
+    assert "rows): mnist random seed 2." in text
     assert "| Remove | 99.00 | 98.00 | 97.00 | 60.00 | 2.50 |" in text  # RQ2: only mia differs, by 10 points: 10 / 4
     assert (tmp_path / "docs" / "figures" / "mnist_random_relearn.png").is_file()
     csv = (tmp_path / "docs" / "tables" / "summary.csv").read_text()
@@ -136,6 +139,8 @@ def test_a_grid_runs_through_submitit_and_a_rerun_skips_its_rows(tmp_path: Path,
     finetune = json.loads(rows[0].read_text())
     assert finetune["metrics"]["method"] == "Finetune" and finetune["metrics"]["status"] == "ok"
     assert finetune["metrics"]["avg_gap"] >= 0  # the Retrain ran first and paired with it
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    assert finetune["machine"]["boot"] == (boot.read_text().strip() if boot.is_file() else None)
     capsys.readouterr()
     main(args)
     assert "2 cells, 2 rows current (skipped), 0 to run" in capsys.readouterr().err.replace("\n", " ")

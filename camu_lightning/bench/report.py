@@ -209,6 +209,20 @@ def forget_quality_section(results: Path, docs: Path) -> list[str]:
     return lines
 
 
+def sittings(rows: list[dict]) -> list[str]:
+    """How many machine boots ran the rows, and the seed tables whose rows a boot change may have split: their
+    times, RTE and (through float kernels) digits compare only within one sitting."""
+    boots: dict[tuple[str, str, int], set[str | None]] = {}
+    for r in rows:
+        boots.setdefault((r["dataset"], r["scenario"], r["seed"]), set()).add(r["machine"].get("boot"))
+    recorded = set().union(*boots.values()) - {None}
+    unrecorded = sum(1 for r in rows if r["machine"].get("boot") is None)
+    split = [f"{d} {s} seed {k}" for (d, s, k), b in sorted(boots.items()) if len(b) > 1]
+    return [f"Sittings (machine boots): {len(recorded)} recorded; {unrecorded} rows predate the record. Times, RTE "
+            f"and digits compare within one sitting; seed tables spanning several (or recorded and unrecorded "
+            f"rows): {', '.join(split) or 'none'}.", ""]  # fmt: skip
+
+
 def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_presets: bool = False) -> Path:
     rows = read_rows(results)
     if not rows:
@@ -220,6 +234,7 @@ def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_pres
                        for r in rows})  # fmt: skip
     wall = sum(r.get("wall_s", 0.0) for r in rows)
     lines += [f"Rows: {len(rows)}; machines: {'; '.join(machines)}; summed run wall time {wall / 3600:.2f} h.", ""]
+    lines += sittings(rows)
     for (dataset, scenario), methods in sorted(grouped.items()):
         lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
     diff = {key: value for key, value in average_diff(grouped).items() if plain(key)}
