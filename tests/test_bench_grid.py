@@ -147,20 +147,29 @@ def test_a_grid_runs_through_submitit_and_a_rerun_skips_its_rows(tmp_path: Path,
 
 
 def test_fast_preset_is_the_fewest_epochs_within_the_recipes_mean_plus_std(tmp_path: Path) -> None:
-    # avg_gap = |gap mia| / 4 here: the 10-epoch recipe 1.0 and 2.0 (threshold 1.5 + 0.5), 1 epoch 5.0, 2 epochs 1.75.
-    mias = {"retrain": (50, 50), "camu_max_epochs10": (54, 58), "camu_max_epochs1": (70, 70),
-            "camu_max_epochs2": (56, 58)}  # fmt: skip
+    # avg_gap = |gap mia| / 4 here: the 10-epoch recipe 1.0, 2.0, 1.5 (threshold 1.5 + sqrt(1/6) = 1.908), 1 epoch
+    # 5.0, 2 epochs 1.5, 2.0, 1.75 (1.75 ± sqrt(1/24) = 0.204).
+    mias = {"retrain": (50, 50, 50), "camu_max_epochs10": (54, 58, 56), "camu_max_epochs1": (70, 70, 70),
+            "camu_max_epochs2": (56, 58, 57)}  # fmt: skip
     results = tmp_path / "results"
     for method, values in mias.items():
-        for seed, mia in zip((1, 2), values, strict=True):
+        for seed, mia in zip((1, 2, 3), values, strict=True):
             path = results / "mnist" / "random" / method / f"seed{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(row(method, seed, mia=float(mia), time_unlearn_s=100.0 / (1 + seed))))
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "mnist_camu.yaml").write_text((REPO / "configs" / "mnist_camu.yaml").read_text())
+    # Two seeds: the curve and a provisional choice, no preset.
+    for method in mias:
+        (results / "mnist" / "random" / method / "seed3.json").rename(tmp_path / f"{method}_seed3.json")
     text = build(results, tmp_path / "docs", None, configs, fast_presets=True).read_text()
-    assert "The fast preset is 2 epochs" in text and "| 2 | 1.75 ± 0.25 |" in text
+    assert "On seeds [1, 2] the fewest such epochs is 2" in text and "so none is written yet" in text
+    assert not (configs / "mnist_camu_fast.yaml").exists()
+    for method in mias:
+        (tmp_path / f"{method}_seed3.json").rename(results / "mnist" / "random" / method / "seed3.json")
+    text = build(results, tmp_path / "docs", None, configs, fast_presets=True).read_text()
+    assert "The fast preset is 2 epochs" in text and "| 2 | 1.75 ± 0.20 |" in text and "(1.91)" in text
     preset = yaml.safe_load((configs / "mnist_camu_fast.yaml").read_text())
     assert preset["trainer"]["max_epochs"] == 2 and preset["model"]["class_path"].endswith(".CaMU")
     assert (tmp_path / "docs" / "figures" / "mnist_random_camu_epochs.png").is_file()
