@@ -272,7 +272,9 @@ def main(args: list[str]) -> None:
     parser.add_argument("--grid", help="a grid YAML whose cells without a row are listed as missing")
     parser.add_argument("--configs", default="configs", help="folder of the method configs")
     parser.add_argument(
-        "--fast_presets", action="store_true", help="write configs/<dataset>_camu_fast.yaml from the epoch sweep"
+        "--fast_presets",
+        action="store_true",
+        help="write configs/<dataset>_camu_fast.yaml from the epoch sweep (once it has 3 seeds)",
     )
     options = parser.parse_args(args)
     try:
