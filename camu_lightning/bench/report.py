@@ -274,7 +274,7 @@ def main(args: list[str]) -> None:
     parser.add_argument(
         "--fast_presets",
         action="store_true",
-        help="write configs/<dataset>_camu_fast.yaml from the epoch sweep (once it has 3 seeds)",
+        help=f"write configs/<dataset>_camu_fast.yaml from the epoch sweep (once it has {PRESET_SEEDS} seeds)",
     )
     options = parser.parse_args(args)
     try:
