@@ -112,6 +112,7 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert (tmp_path / "docs" / "figures" / "forget_quality_mnist5k_camu_N4.png").read_bytes()[:4] == b"\x89PNG"
     # The paper's layout: Retrain and CaMU columns (std ddof 0); the ablation and the relearn study are not columns.
     assert "| metric | Retrain | CaMU |\n" in text
+    assert "|---|---|---|\n| seeds | 2 | 2 |\n" in text  # each column's seed files, above its means
     assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text

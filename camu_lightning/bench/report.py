@@ -71,11 +71,13 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
     keys = [key for key in ordered(methods) if plain(key) and key not in ABLATIONS]  # ablations: RQ2's table
     seeds = sorted({seed for seeds in methods.values() for seed in seeds})
     metrics = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s", "time_prepare_s"]
-    layout = [[metric, *(summarise([m.get(metric) for m in methods[k].values()]).text() for k in keys)]
+    layout = [["seeds", *(str(len(methods[k])) for k in keys)]]  # columns may hold fewer seeds than the table
+    layout += [[metric, *(summarise([m.get(metric) for m in methods[k].values()]).text() for k in keys)]
               for metric in metrics]  # fmt: skip
     gaps = [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in GAP_COLUMNS)]
             for k in keys if k != "retrain"]  # fmt: skip
-    lines = [f"## {dataset}, {scenario}", "", f"Seeds {seeds}; mean ± std (ddof 0) over seeds; percentages.", ""]
+    count = f"Seeds {seeds} (row `seeds`: how many each column holds); mean ± std (ddof 0) over them; percentages."
+    lines = [f"## {dataset}, {scenario}", "", count, ""]
     lines += markdown_table(["metric", *(display(k) for k in keys)], layout) + [""]
     lines += [
         "Gaps to the Retrain of the same seed, per seed then aggregated (RTE: Retrain's time / the method's "
@@ -157,19 +159,20 @@ def fast_preset(methods, dataset: str, scenario: str, docs: Path, configs: Path 
     epoch_curve(list(gap), [s.mean for s in gap.values()], [s.std for s in gap.values()], threshold,
                 f"{dataset} {scenario}: CaMU epochs", path)  # fmt: skip
     recipe_rte = summarise([m.get("rte") for m in methods[reference_key].values()])
+    plural = "" if chosen == 1 else "s"
     body = [[str(e), gap[e].text(), rte[e].text(1)] for e in gap]
     lines = ["CaMU's epochs (fast preset):", "", *markdown_table(["epochs", "avg_gap", "RTE"], body), ""]
     verdict = (f"On seeds {seeds} the fewest such epochs is {chosen}: RTE {rte[chosen].mean:.1f}x against the "
                f"recipe's {recipe_rte.mean:.1f}x; the preset needs {PRESET_SEEDS} seeds, so none is written yet."
-               if provisional else f"The fast preset is {chosen} epochs: RTE {rte[chosen].mean:.1f}x against the "
-               f"recipe's {recipe_rte.mean:.1f}x (seeds {seeds}).")  # fmt: skip
+               if provisional else f"The fast preset is {chosen} epoch{plural}: RTE {rte[chosen].mean:.1f}x "
+               f"against the recipe's {recipe_rte.mean:.1f}x (seeds {seeds}).")  # fmt: skip
     lines += [f"![epochs](figures/{path.name})", "",
               f"*avg_gap against CaMU's epochs; dashed: the 10-epoch recipe's mean + std ({threshold:.2f}). "
               f"{verdict}*", ""]  # fmt: skip
     if configs is not None and not provisional:
         text = (configs / f"{dataset}_camu.yaml").read_text()
-        header = (f"# Fast CaMU preset ({chosen} epochs): the fewest epochs whose avg_gap to Retrain is within the "
-                  f"10-epoch recipe's mean + std\n# ({gap[chosen].text()} vs {reference.text()}, seeds "
+        header = (f"# Fast CaMU preset ({chosen} epoch{plural}): the fewest epochs whose avg_gap to Retrain is "
+                  f"within the 10-epoch recipe's mean + std\n# ({gap[chosen].text()} vs {reference.text()}, seeds "
                   f"{sorted(methods[reference_key])}); measured RTE {rte[chosen].mean:.1f}x vs "
                   f"{recipe_rte.mean:.1f}x (`camu report --fast_presets`).\n")  # fmt: skip
         preset = header + re.sub(r"max_epochs: \d+", f"max_epochs: {chosen}", text, count=1)
