@@ -29,9 +29,11 @@ class Summary:
     def text(self, digits: int = 2) -> str:
         if self.n == 0:
             return "—"
+        # Unroll's closed-form step (~0.3 ms) puts its RTE near 10^6x: three significant digits read at a glance.
+        spec = f".{digits}f" if abs(self.mean) < 1e4 else ".2e"
         if self.n == 1:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+            return f"{self.mean:{spec}}"
+        return f"{self.mean:{spec}} ± {self.std:{spec}}"
 
 
 def summarise(values: list[float]) -> Summary:
