@@ -97,6 +97,8 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "differences.md").write_text("## Where we differ\n\nHonest text.")
     grid = write_grid(tmp_path / "grid.yaml", scenarios=["random"], methods=["retrain", "camu"])
+    study_grid = write_grid(tmp_path / "relearn.yaml", scenarios=["random"], methods=["retrain", "camu"],
+                            seeds=[1], label="relearn")  # fmt: skip
     relearn = {f"relearn_delta_{n}_{e}": float(e) for n in ("acc_forget", "acc_remain") for e in range(3)}
     studies = {"camu_remove": row("camu_remove", 1, mia=60.0), "camu_relearn": row("camu_relearn", 1, mia=47.0)}
     studies["camu_relearn"]["metrics"] |= relearn  # an RQ3 row (configs/bench/relearn.yaml's label)
@@ -108,7 +110,7 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
              "forget_quality_final": 0.2, "epsilon_share_max": 0.5, "epsilons": [0.0, 0.7, 50.0, 50.0]}  # fmt: skip
     (results / "forget_quality" / "mnist5k").mkdir(parents=True)
     (results / "forget_quality" / "mnist5k" / "camu_N4.json").write_text(json.dumps(study))
-    out = build(results, tmp_path / "docs", grid, REPO / "configs")
+    out = build(results, tmp_path / "docs", [grid, study_grid], REPO / "configs")
     text = out.read_text()
     assert "| CaMU | mnist5k | 4 | 0.2500 | 0.2000 | 0.5000 |" in text
     assert (tmp_path / "docs" / "figures" / "forget_quality_mnist5k_camu_N4.png").read_bytes()[:4] == b"\x89PNG"
@@ -118,6 +120,8 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
+    # Each grid names its own missing cells: the relearn study has CaMU's row but not Retrain's.
+    assert f"## Missing cells of {study_grid}\n\n- mnist/random/retrain_relearn/seed1\n\n" in text
     # Seed 2's Retrain and CaMU ran in two boots; the ablation rows share seed 1's.
     assert "Sittings (machine boots): 2 recorded; 0 rows predate the record." in text
     assert "rows): mnist random seed 2." in text
@@ -166,12 +170,12 @@ def test_fast_preset_is_the_fewest_epochs_within_the_recipes_mean_plus_std(tmp_p
     # Two seeds: the curve and a provisional choice, no preset.
     for method in mias:
         (results / "mnist" / "random" / method / "seed3.json").rename(tmp_path / f"{method}_seed3.json")
-    text = build(results, tmp_path / "docs", None, configs, fast_presets=True).read_text()
+    text = build(results, tmp_path / "docs", [], configs, fast_presets=True).read_text()
     assert "On seeds [1, 2] the fewest such epochs is 2" in text and "so none is written yet" in text
     assert not (configs / "mnist_camu_fast.yaml").exists()
     for method in mias:
         (tmp_path / f"{method}_seed3.json").rename(results / "mnist" / "random" / method / "seed3.json")
-    text = build(results, tmp_path / "docs", None, configs, fast_presets=True).read_text()
+    text = build(results, tmp_path / "docs", [], configs, fast_presets=True).read_text()
     assert "The fast preset is 2 epochs" in text and "| 2 | 1.75 ± 0.20 |" in text and "(1.91)" in text
     preset = yaml.safe_load((configs / "mnist_camu_fast.yaml").read_text())
     assert preset["trainer"]["max_epochs"] == 2 and preset["model"]["class_path"].endswith(".CaMU")

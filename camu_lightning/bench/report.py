@@ -235,7 +235,9 @@ def sittings(rows: list[dict]) -> list[str]:
             f"rows): {', '.join(split) or 'none'}.", ""]  # fmt: skip
 
 
-def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_presets: bool = False) -> Path:
+def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_presets: bool = False) -> Path:
+    """docs/reproduction.md, tables/ and figures/ from the rows under `results`; each grid's cells without a row are
+    listed as missing."""
     rows = read_rows(results)
     if not rows:
         raise ValueError(f"no rows under {results}; run `camu bench --grid ...` first")
@@ -253,7 +255,7 @@ def build(results: Path, docs: Path, grid: Path | None, configs: Path, fast_pres
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
     lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
     lines += forget_quality_section(results, docs)
-    if grid is not None:
+    for grid in grids:
         missing = [c for c in cells(read_grid(grid), configs) if not (results / c.row).is_file()]
         lines += [f"## Missing cells of {grid}", ""]
         lines += [f"- {c.row.with_suffix('')}" for c in missing] or ["None: every cell has its row."]
@@ -272,7 +274,13 @@ def main(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="camu report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="results", help="folder of the committed rows")
     parser.add_argument("--docs", default="docs", help="where reproduction.md, tables/ and figures/ go")
-    parser.add_argument("--grid", help="a grid YAML whose cells without a row are listed as missing")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        type=Path,
+        help="a grid YAML whose cells without a row are listed as missing (repeatable: one section per grid)",
+    )
     parser.add_argument("--configs", default="configs", help="folder of the method configs")
     parser.add_argument(
         "--fast_presets",
@@ -281,8 +289,8 @@ def main(args: list[str]) -> None:
     )
     options = parser.parse_args(args)
     try:
-        grid = Path(options.grid) if options.grid else None
-        out = build(Path(options.results), Path(options.docs), grid, Path(options.configs), options.fast_presets)
+        results, docs, configs = Path(options.results), Path(options.docs), Path(options.configs)
+        out = build(results, docs, options.grid, configs, options.fast_presets)
     except ValueError as error:
         print_error(str(error))
     console.print(f"report: {out}", highlight=False)
