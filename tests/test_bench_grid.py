@@ -110,6 +110,9 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
              "forget_quality_final": 0.2, "epsilon_share_max": 0.5, "epsilons": [0.0, 0.7, 50.0, 50.0]}  # fmt: skip
     (results / "forget_quality" / "mnist5k").mkdir(parents=True)
     (results / "forget_quality" / "mnist5k" / "camu_N4.json").write_text(json.dumps(study))
+    with pytest.raises(ValueError, match="unreadable"):  # a bad grid: nothing written
+        build(results, tmp_path / "docs", [tmp_path / "missing.yaml"], REPO / "configs")
+    assert not (tmp_path / "docs" / "figures").exists()
     out = build(results, tmp_path / "docs", [grid, study_grid], REPO / "configs")
     text = out.read_text()
     assert "| CaMU | mnist5k | 4 | 0.2500 | 0.2000 | 0.5000 |" in text
