@@ -27,6 +27,7 @@ from camu_lightning.preparation import check_run, prepare_method, store_unlearne
 from camu_lightning.relearn import relearn_curve
 from camu_lightning.report import plain, read_results, results_table, run_results, with_gaps
 from camu_lightning.run_folder import RecordInterruption, claim_run_folder
+from camu_lightning.sigterm import stop_on_sigterm
 from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
 
 # Data module attributes given to the method's argument of the same name; a method without the argument ignores
@@ -215,7 +216,8 @@ class CamuCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point: known errors end the run with one line and exit status 2."""
+    """Console entry point: known errors end the run with one line and exit status 2; SIGTERM with status 143."""
+    stop_on_sigterm()
     command = (sys.argv[1:] if args is None else args)[:1]
     if command and command[0] in COMMANDS:  # the suite's own commands beside LightningCLI's `fit`
         return import_module(COMMANDS[command[0]]).main((sys.argv[1:] if args is None else args)[1:])
