@@ -233,3 +233,22 @@ def test_sigterm_stops_the_runs_in_flight_with_the_grid(tmp_path: Path) -> None:
         assert stopped.value.code == 128 + signal.SIGTERM and codes == [-signal.SIGTERM] and not RUNNING
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_the_relearn_section_names_the_methods_whose_forget_accuracy_fell(tmp_path: Path) -> None:
+    """|Δ| hides a fall: a model that had not forgotten loses D_f on D_r alone; the report says which did."""
+    from camu_lightning.bench.report import relearn_section
+
+    def seed(forget: list[float]) -> dict[str, float]:
+        return {f"relearn_delta_{name}_{e}": (forget[e] if name == "acc_forget" else 0.0)
+                for name in ("acc_forget", "acc_remain") for e in range(3)}  # fmt: skip
+
+    methods = {
+        "retrain_relearn": {1: seed([0.0, 0.5, 0.8])},  # a small regain
+        "scrub_relearn": {1: seed([0.0, -90.0, -99.0]), 2: seed([0.0, -80.0, -97.0])},  # mean -98: a fall
+        "ngrad_relearn": {1: seed([0.0, -0.5, -0.9])},  # within the 1-point margin
+    }
+    (tmp_path / "figures").mkdir()
+    text = "\n".join(relearn_section(methods, "mnist", "class0", tmp_path))
+    assert "so |Δ| there is a loss, not a regain: SCRUB." in text
+    assert (tmp_path / "figures" / "mnist_class0_relearn.png").is_file()

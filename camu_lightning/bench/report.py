@@ -36,6 +36,7 @@ NAMES = {
 ORDER = list(NAMES)
 ABLATIONS = ("camu_remove", "camu_removeto")  # CaMU without one causal path (RQ2)
 RELEARN_LABEL = "relearn"  # the label of configs/bench/relearn.yaml's rows
+RELEARN_FALL_POINTS = 1.0  # a relearning curve's D_f accuracy below its start by more than this: a fall
 GAP_COLUMNS = ("avg_gap", "tow", "tow_mia", "rte", "rte_with_prepare", *(f"gap_{key}" for key in ATTACK_KEYS))
 
 
@@ -134,9 +135,17 @@ def relearn_section(methods, dataset: str, scenario: str, docs: Path) -> list[st
         return []
     path = docs / "figures" / f"{dataset}_{scenario}_relearn.png"
     relearn_curves(curves, f"{dataset} {scenario}: relearning on D_r", path)
-    return [f"![relearn](figures/{path.name})", "",
-            "*RQ3: |Δ accuracy| on D_f and D_r per epoch of fine-tuning the unlearned model on D_r (mean over "
-            "seeds); a model that forgot regains D_f no faster than Retrain.*", ""]  # fmt: skip
+    lines = [f"![relearn](figures/{path.name})", "",
+             "*RQ3: |Δ accuracy| on D_f and D_r per epoch of fine-tuning the unlearned model on D_r (mean over "
+             "seeds); a model that forgot regains D_f no faster than Retrain.*", ""]  # fmt: skip
+    # The paper plots |Δ|: a fall reads like a regain. A model that still knew D_f loses it on D_r alone (on class
+    # removal D_r holds no row of the class), which says it had not forgotten, not that it relearns.
+    falls = [name for name, curve in curves.items() if curve["acc_forget"][-1] < -RELEARN_FALL_POINTS]
+    if falls:
+        lines += [f"D_f accuracy *fell* while relearning (by more than {RELEARN_FALL_POINTS:g} point after the last "
+                  f"epoch), so |Δ| there is a loss, not a regain: {', '.join(falls)}. These models still knew D_f "
+                  "after unlearning (see acc_forget above); fine-tuning on D_r alone erased it.", ""]  # fmt: skip
+    return lines
 
 
 def fast_preset(methods, dataset: str, scenario: str, docs: Path, configs: Path | None) -> list[str]:
