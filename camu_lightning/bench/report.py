@@ -144,7 +144,8 @@ def relearn_section(methods, dataset: str, scenario: str, docs: Path) -> list[st
     if falls:
         lines += [f"D_f accuracy *fell* while relearning (by more than {RELEARN_FALL_POINTS:g} point after the last "
                   f"epoch), so |Δ| there is a loss, not a regain: {', '.join(falls)}. These models still knew D_f "
-                  "after unlearning (see acc_forget above); fine-tuning on D_r alone erased it.", ""]  # fmt: skip
+                  "after unlearning (their accuracy on the forgotten data above); fine-tuning on D_r alone "
+                  "erased it.", ""]  # fmt: skip
     return lines
 
 
