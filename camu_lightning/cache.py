@@ -145,6 +145,8 @@ class RunKeys:
 class CheckpointCache:
     """Entries under `<root>/<kind>/<key>.pt`, each holding {"settings": ..., "state_dict": ..., "extra": ...}."""
 
+    saves = True
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         # Opening the cache clears what writers killed mid-write left behind (their hidden temporaries).
@@ -205,3 +207,29 @@ class CheckpointCache:
         entry = {"settings": json.loads(json.dumps(settings, default=str)), "state_dict": state_dict, "extra": extra}
         atomic_write(path, lambda temporary: torch.save(entry, temporary))
         return path
+
+
+class NoCache:
+    """The cache's interface with nothing stored: every entry is created when needed (the Python API's default)."""
+
+    saves = False
+
+    def load(self, kind: str, settings: dict[str, Any]) -> None:
+        return None
+
+    def load_or_create(
+        self, kind: str, settings: dict[str, Any], create: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        started = time.perf_counter()
+        state_dict = create()
+        return {
+            "settings": settings,
+            "state_dict": state_dict,
+            "extra": {"time_create_s": time.perf_counter() - started},
+        }, True
+
+    def save(self, kind: str, settings: dict[str, Any], state_dict: dict[str, Any], extra: dict[str, Any]) -> None:
+        return None
+
+    def path(self, kind: str, key: str) -> str:
+        return f"(not cached: {kind} {key})"

@@ -172,7 +172,7 @@ def original_weights(
         fresh = network_factory(datamodule.num_classes, tuple(datamodule.input_shape))
         classifier = Classifier(fresh, recipe.lr, recipe.weight_decay, recipe.batch_size)
         trainer = L.Trainer(**(trainer_settings | {"max_epochs": recipe.epochs, "precision": recipe.precision}))
-        trainer.fit(classifier, datamodule=datamodule)
+        trainer.fit(classifier, train_dataloaders=datamodule.train_loaders(classifier.train_streams()))
         return {key: value.detach().cpu() for key, value in classifier.network.state_dict().items()}
 
     entry, created = cache.load_or_create("original", settings, train)

@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 
-from camu_lightning.cache import CheckpointCache, RunKeys
+from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, weights_digest
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
 
@@ -40,9 +40,9 @@ def check_run(method: UnlearningMethod, trainer: L.Trainer) -> None:
 def prepare_method(
     method: UnlearningMethod,
     datamodule: L.LightningDataModule,
-    cache: CheckpointCache,
+    cache: CheckpointCache | NoCache,
     keys: RunKeys,
-    recipe: OriginalRecipe,
+    recipe: OriginalRecipe | None,
     trainer_settings: dict[str, Any],
     unlearned_key: dict[str, Any],
 ) -> dict[str, Any]:
@@ -53,8 +53,12 @@ def prepare_method(
         unlearned_key: the cache settings of the method's result, for methods that cache it (Retrain).
     """
     results: dict[str, Any] = {}
-    original_key = keys.original(recipe.training_settings(), recipe.precision)
-    if method.starts_from_original:
+    if method.given_model:  # the network holds the trained model it was given: the original is that
+        original_key = {"weights": weights_digest(method.network.state_dict())}
+        results = {"original_source": "given"} if method.starts_from_original else {}
+    else:
+        original_key = keys.original(recipe.training_settings(), recipe.precision) if recipe is not None else None
+    if method.starts_from_original and not method.given_model:
         state_dict, results = original_weights(
             recipe, method.network, method.network_factory, datamodule, cache, original_key, trainer_settings
         )
@@ -74,7 +78,7 @@ def prepare_method(
 
 
 def store_unlearned(
-    method: UnlearningMethod, cache: CheckpointCache, unlearned_key: dict[str, Any], results: dict[str, Any]
+    method: UnlearningMethod, cache: CheckpointCache | NoCache, unlearned_key: dict[str, Any], results: dict[str, Any]
 ) -> None:
     """Cache the result of a method that caches it (Retrain), with its unlearning time, unless it came from there."""
     if method.caches_unlearned_model and not results.get("unlearned_from_cache"):

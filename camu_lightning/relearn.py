@@ -52,7 +52,7 @@ def relearn_curve(
     watcher = AccuracyAfterEachEpoch(loaders)
     learner = Classifier(copy.deepcopy(network), lr, RELEARN_WEIGHT_DECAY, RELEARN_BATCH_SIZE, stream="remain")
     settings = trainer_settings | {"max_epochs": epochs, "callbacks": [*trainer_settings["callbacks"], watcher]}
-    L.Trainer(**settings).fit(learner, datamodule=datamodule)
+    L.Trainer(**settings).fit(learner, train_dataloaders=datamodule.train_loaders(learner.train_streams()))
     results = {}
     for name, values in watcher.curve.items():
         for epoch, value in enumerate(values):

@@ -54,7 +54,7 @@ def run_results(method: Any, datamodule: Any, seed: int, prepared: dict[str, Any
     return {
         "status": "ok",
         "method": type(method).__name__,
-        "dataset": datamodule.hparams.dataset,
+        "dataset": datamodule.hparams.dataset or "data.train/data.test",
         "seed": seed,
         "version": __version__,
         **datamodule.summary(),

@@ -114,10 +114,10 @@ def record_key(run: CamuCLI) -> dict[str, Any]:
     """What determines a model of the study: the method's class, its unlearned key (pairing, recipe, epochs,
     precision), the original it starts from, and the data settings that shape its training streams."""
     hparams = run.datamodule.hparams
-    original = run.keys.original(run.recipe.training_settings(), run.recipe.precision)
+    original = run.unlearning.keys.original(run.unlearning.recipe.training_settings(), run.unlearning.recipe.precision)
     return {
         "method": f"{type(run.model).__module__}.{type(run.model).__qualname__}",
-        "model": run.unlearned_key(),
+        "model": run.unlearning.unlearned_key(),
         "original": original if run.model.starts_from_original else None,
         "data": {key: value for key, value in hparams.items() if key not in NOT_IN_MODEL},
     }
@@ -126,16 +126,16 @@ def record_key(run: CamuCLI) -> dict[str, Any]:
 def train_and_score(run: CamuCLI, cache: CheckpointCache) -> dict[str, torch.Tensor]:
     """Unlearn (Retrain: from the cache where it is there), then one batched pass over D_r, D_f and the test set."""
     method, trainer, datamodule = run.model, run.trainer, run.datamodule
-    run.prepare()
+    run.unlearning.prepare()
     trainer.fit(method, datamodule=datamodule)
-    store_unlearned(method, cache, run.unlearned_key(), method.unlearning_summary() | run.results)
+    store_unlearned(method, cache, run.unlearning.unlearned_key(), method.unlearning_summary() | run.unlearning.results)
     logits = trainer.predict(method, dataloaders=datamodule.test_dataloader())
     sets = datamodule.eval_sets
     logits = {name: torch.cat(logits[i]).double().cpu() for i, name in enumerate(("remain", "forget", "test"))}
     labels = {name: sets[name].labels[sets[name].rows] for name in logits}
     accuracy = {name: 100.0 * (logits[name].argmax(1) == labels[name]).double().mean() for name in logits}
     confidence = logit_scaled_confidence(logits["forget"].numpy(), labels["forget"].numpy())
-    time_unlearn = run.results.get("time_unlearn_s", method.time_unlearn_s)
+    time_unlearn = run.unlearning.results.get("time_unlearn_s", method.time_unlearn_s)
     return {
         "confidence": torch.from_numpy(confidence),
         "acc_remain": accuracy["remain"],
@@ -149,7 +149,7 @@ def model_record(args: list[str], pairing: dict[str, Any]) -> tuple[dict[str, An
     run = build_run(args)
     if run.trainer.num_devices * run.trainer.num_nodes > 1:
         raise ValueError("camu score runs its models one after another on one device: set trainer.devices 1")
-    own = run.keys.pairing() | {"seed": None}
+    own = run.unlearning.keys.pairing() | {"seed": None}
     if own != pairing:
         differ = ", ".join(key for key in own if own[key] != pairing[key])
         raise ValueError(f"the Retrain config differs from the method's in {differ}; set --retrain_config to match")
@@ -177,7 +177,7 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
     probe = build_run(["--config", options.config, *shared, *method_only])
     method_name, num_models = type(probe.model).__name__, options.models
     fixed = fixed_forget_set(probe, probe.settings.cache_dir)
-    pairing = probe.keys.pairing() | {"seed": None}
+    pairing = probe.unlearning.keys.pairing() | {"seed": None}
     method_seeds = range(num_models, 2 * num_models) if method_name == "Retrain" else range(num_models)
     sides = {
         "retrain": (["--config", retrain_config, *shared], range(num_models)),
@@ -210,7 +210,7 @@ def summarise(
     }
     quality, epsilons = forget_quality(confidences["retrain"], confidences["method"])
     method_name, dataset = type(probe.model).__name__, probe.datamodule.hparams.dataset
-    identity = cache_key({"method": record_key(probe), "pairing": probe.keys.pairing(), "N": options.models})
+    identity = cache_key({"method": record_key(probe), "pairing": probe.unlearning.keys.pairing(), "N": options.models})
     out = Path(
         options.out or Path("lightning_logs") / "forget_quality" / f"{method_name}-{Path(dataset).stem}-{identity[:8]}"
     )
@@ -234,7 +234,7 @@ def summarise(
         "time_unlearn_s_method": float(np.mean([float(r["time_unlearn_s"]) for r in records["method"]])),
         "time_unlearn_s_retrain": float(np.mean([float(r["time_unlearn_s"]) for r in records["retrain"]])),
         "config": options.config,
-        "split_key": cache_key(probe.keys.pairing() | {"seed": None}),
+        "split_key": cache_key(probe.unlearning.keys.pairing() | {"seed": None}),
     }
     atomic_write(out / "epsilons.npy", lambda temporary: save_array(temporary, epsilons))
     title = f"{method_name} vs Retrain on {Path(dataset).stem}: F = {quality:.3f}, N = {options.models}"

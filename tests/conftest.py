@@ -111,3 +111,16 @@ def instantiated_cli(*args: str):
         UnlearningMethod, UnlearningDataModule, subclass_mode_model=True, auto_configure_optimizers=False, run=False,
         args=list(args),
     )  # fmt: skip
+
+
+def fit(trainer: L.Trainer, module: L.LightningModule, datamodule) -> None:
+    """`trainer.fit` after the run's data handshake (what `unlearn` does before it): the method's training streams
+    to the data module, its passes to the method; a helper module (Unroll's recorder) hands over its streams only."""
+    from camu_lightning.methods import UnlearningMethod
+    from camu_lightning.unlearning import connect
+
+    if isinstance(module, UnlearningMethod):
+        connect(module, datamodule)
+    else:
+        datamodule.request(module.train_streams())
+    trainer.fit(module, datamodule=datamodule)

@@ -11,6 +11,7 @@ from torch import nn
 from camu_lightning.methods import CaMU
 from camu_lightning.methods.camu import TERMS, kl_sum
 from camu_lightning.models import CNN
+from tests.conftest import fit
 
 ALL_TERMS = list(TERMS)
 
@@ -112,7 +113,7 @@ def test_each_optimizer_steps_once_per_batch_and_the_original_never_changes(tiny
     method = make_camu()
     original = {key: value.clone() for key, value in method.original.state_dict().items()}
     counter = StepCounter()
-    make_trainer(max_steps=-1, max_epochs=2, callbacks=[counter], limit_val_batches=0).fit(method, tiny_datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=2, callbacks=[counter], limit_val_batches=0), method, tiny_datamodule)
     batches_per_epoch = math.ceil(len(tiny_datamodule.split.forget) / 8)
     assert counter.batches == 2 * batches_per_epoch and counter.steps == [counter.batches, counter.batches]
     assert all(torch.equal(value, method.original.state_dict()[key]) for key, value in original.items())
@@ -122,7 +123,7 @@ def test_each_optimizer_steps_once_per_batch_and_the_original_never_changes(tiny
 def test_first_batch_moves_every_parameter_by_at_most_the_learning_rates(tiny_datamodule, make_trainer) -> None:
     method = make_camu()
     before = [p.detach().clone() for p in method.network.parameters()]
-    make_trainer(max_steps=2, limit_val_batches=0).fit(method, tiny_datamodule)  # 2 optimizer steps = 1 batch
+    fit(make_trainer(max_steps=2, limit_val_batches=0), method, tiny_datamodule)  # 2 optimizer steps = 1 batch
     moves = torch.cat(
         [(p.detach() - b).abs().flatten() for p, b in zip(method.network.parameters(), before, strict=True)]
     )
@@ -133,7 +134,7 @@ def test_first_batch_moves_every_parameter_by_at_most_the_learning_rates(tiny_da
 def test_finetune_terms_never_step_the_kl_optimizer_nor_build_tuples(tiny_datamodule, make_trainer) -> None:
     method = make_camu(terms=["remain_ce"])
     counter = StepCounter()
-    make_trainer(max_steps=-1, max_epochs=1, callbacks=[counter], limit_val_batches=0).fit(method, tiny_datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, callbacks=[counter], limit_val_batches=0), method, tiny_datamodule)
     assert counter.steps[0] == 0 and counter.steps[1] == counter.batches > 0
     assert tiny_datamodule.tuples is None
 
@@ -182,7 +183,7 @@ def test_resnet_with_augmented_remain_stream_trains_and_keeps_the_frozen_batch_n
     assert not method.single_forward  # batch norm: x_r and x_f go through separate forwards
     running_mean = method.original.network.backbone.bn1.running_mean.clone()
     before = method.network.fc2.weight.detach().clone()
-    make_trainer(max_steps=4, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_steps=4, limit_val_batches=0), method, datamodule)
     assert torch.equal(method.original.network.backbone.bn1.running_mean, running_mean)
     assert not torch.equal(method.network.fc2.weight, before)
     assert "remain" not in method.frozen_embeddings.values  # re-augmented each epoch, so never cached
@@ -200,7 +201,7 @@ def test_unlearning_time_counts_every_epoch_and_no_validation(tiny_datamodule, m
 
     method = make_camu()
     started = time.perf_counter()
-    make_trainer(max_steps=-1, max_epochs=3, callbacks=[Slow()]).fit(method, tiny_datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=3, callbacks=[Slow()]), method, tiny_datamodule)
     wall = time.perf_counter() - started
     batches, validation_batches = 3 * math.ceil(12 / 8), 3 * (math.ceil(48 / 16) + 1 + math.ceil(30 / 16))
     assert method.time_unlearn_s >= batches * 0.02  # every epoch's batches are inside the clock
@@ -210,7 +211,7 @@ def test_unlearning_time_counts_every_epoch_and_no_validation(tiny_datamodule, m
 def test_a_saved_checkpoint_reloads_into_the_same_method(tiny_datamodule, make_trainer, tmp_path) -> None:
     method = make_camu()
     trainer = make_trainer(max_steps=2, limit_val_batches=0)
-    trainer.fit(method, tiny_datamodule)
+    fit(trainer, method, tiny_datamodule)
     trainer.save_checkpoint(tmp_path / "camu.ckpt")
     reloaded = CaMU.load_from_checkpoint(tmp_path / "camu.ckpt", network=CNN, weights_only=True)
     assert reloaded.hparams.terms == ALL_TERMS and reloaded.hparams.kl_lr == 4e-4
@@ -223,7 +224,7 @@ def test_validation_does_not_change_the_training_run(tiny_datamodule, make_train
     for validation in ({"limit_val_batches": 0}, {"check_val_every_n_epoch": 1}):
         torch.manual_seed(3)
         method = make_camu()
-        make_trainer(max_steps=-1, max_epochs=3, **validation).fit(method, tiny_datamodule)
+        fit(make_trainer(max_steps=-1, max_epochs=3, **validation), method, tiny_datamodule)
         weights.append([p.detach().clone() for p in method.network.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
 
@@ -241,7 +242,7 @@ def test_loss_terms_are_written_on_the_trainers_logging_steps_only(tiny_datamodu
     calls = []
     log_dict = method.log_dict
     method.log_dict = lambda values, **kwargs: calls.append(sorted(values)) or log_dict(values, **kwargs)
-    trainer.fit(method, tiny_datamodule)
+    fit(trainer, method, tiny_datamodule)
     assert math.ceil(len(tiny_datamodule.split.forget) / 4) == 3
     assert calls == [[f"train/{term}" for term in sorted(TERMS)]] * 3
     rows = list(csv.DictReader((tmp_path / "log" / "version_0" / "metrics.csv").open()))

@@ -8,7 +8,7 @@ from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
 from camu_lightning.speed.camu_loops import SETTINGS
-from tests.conftest import datamodule_for
+from tests.conftest import datamodule_for, fit
 
 
 def unlearn(npz, make_trainer, callbacks) -> tuple[CaMU, list[torch.Tensor]]:
@@ -18,7 +18,7 @@ def unlearn(npz, make_trainer, callbacks) -> tuple[CaMU, list[torch.Tensor]]:
     method = CaMU(CNN, 4, (3, 32, 32), seed=0, **(SETTINGS | {"batch_size": 8}))
     method.load_original(method.network.state_dict())
     start = [p.detach().clone() for p in method.network.parameters()]
-    make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=callbacks).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=callbacks), method, datamodule)
     return method, start
 
 

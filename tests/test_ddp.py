@@ -12,7 +12,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
 from camu_lightning.metrics import ATTACK_KEYS
-from tests.conftest import datamodule_for, instantiated_cli, make_image_npz
+from tests.conftest import datamodule_for, fit, instantiated_cli, make_image_npz
 from tests.test_camu import make_camu
 from tests.test_cli import REPO, expect_one_line_error, run_camu
 from tests.test_methods import METHODS, mnist_config
@@ -70,7 +70,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
     assert (len(datamodule.split.remain), len(datamodule.split.forget)) == (49, 13)
     method = make_camu(batch_size=3)
     trainer = ddp_trainer(tmp_path, callbacks=[RankChecks()])
-    trainer.fit(method, datamodule)
+    fit(trainer, method, datamodule)
     trainer.test(method, datamodule)
     distributed = torch.load(tmp_path / "metrics.pt", weights_only=True)
     # The same weights evaluated in one process: every metric, the attack included, must match exactly.
@@ -85,7 +85,7 @@ def test_every_distributable_method_trains_under_ddp_with_ranks_in_step(method, 
     cli = instantiated_cli("--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz))
     # The first epoch of every stream, cut short: odd batch counts per rank, SCRUB's forget and remain parts.
     trainer = ddp_trainer(tmp_path, max_epochs=1, limit_val_batches=0, callbacks=[RankChecks()])
-    trainer.fit(cli.model, cli.datamodule)
+    fit(trainer, cli.model, cli.datamodule)
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if not m.distributable], ids=lambda cls: cls.__name__)

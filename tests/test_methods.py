@@ -28,7 +28,7 @@ from camu_lightning.methods import (
 )
 from camu_lightning.methods.scrub import learning_rate_factor
 from camu_lightning.models import CNN
-from tests.conftest import datamodule_for
+from tests.conftest import datamodule_for, fit
 from tests.test_cli import REPO, run_camu
 
 METHODS = UnlearningMethod.__subclasses__()
@@ -155,7 +155,7 @@ def test_ngrad_raises_the_forget_loss_on_separable_blobs(mode, tmp_path, make_tr
     )
     method.load_original(fitted_linear(datamodule))
     before = forget_ce(method, datamodule)
-    make_trainer(max_steps=-1, max_epochs=5, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=5, limit_val_batches=0), method, datamodule)
     assert forget_ce(method, datamodule) > 1.5 * before
 
 
@@ -182,7 +182,7 @@ def test_boundary_shrink_targets_are_fgsm_neighbours_never_the_true_label(tiny_n
     method = BoundaryShrink(CNN, 3, datamodule.input_shape, seed=0, epsilon=0.1, lr=1e-5, momentum=0.9, batch_size=4)
     method.load_original(method.network.state_dict())
     original = {k: v.clone() for k, v in method.original.state_dict().items()}
-    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0), method, datamodule)
     rows = torch.from_numpy(datamodule.split.forget)
     x, y = datamodule.pipeline.eval(datamodule.arrays.x_train[rows]), datamodule.arrays.y_train[rows]
     # Independent FGSM: gradient of the frozen original's CE w.r.t. the pixels, one signed step, clamp, round.
@@ -215,7 +215,7 @@ def test_boundary_expanding_trains_a_shadow_class_and_returns_the_original_shape
             assert pl_module.network(batch["forget_fixed"]["x"])[0].shape[1] == 4
 
     check = Check()
-    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[check]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[check]), method, datamodule)
     assert {k: v.shape for k, v in method.network.state_dict().items()} == shapes
     assert torch.equal(method.network.fc2[-1].weight, check.wide[:3])
     assert torch.equal(method.network.fc2[-1].bias, check.bias[:3])
@@ -245,7 +245,7 @@ def test_bad_teacher_targets_follow_the_flag_and_teachers_stay_frozen(tiny_npz, 
     assert torch.equal(target[flag == 1], incompetent[flag == 1])
     assert torch.equal(target[flag == 0], competent[flag == 0])
     recorder = Recorder()
-    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]), method, datamodule)
     assert not method.original.training and not method.incompetent.training
     after = method.original.state_dict() | method.incompetent.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in teachers.items())
@@ -285,7 +285,7 @@ def test_scrub_max_steps_only_in_the_first_msteps_epochs_then_min_steps(tiny_npz
         def on_train_epoch_start(self, trainer, pl_module):
             rates.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    make_trainer(max_steps=-1, max_epochs=3, limit_val_batches=0, callbacks=[recorder, Rates()]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=3, limit_val_batches=0, callbacks=[recorder, Rates()]), method, datamodule)
     forget_batches, remain_batches = math.ceil(12 / 5), math.ceil(48 / 16)
     for epoch in range(3):
         kinds = [
@@ -312,7 +312,7 @@ def test_unroll_add_back_is_exact_for_a_loss_linear_in_the_weights(tmp_path, mak
         start = Linear(3, datamodule.input_shape).double()
         recorder = LinearLoss(start, lr=0.01, batch_size=8)
         theta_0 = {k: v.clone() for k, v in start.state_dict().items()}
-        make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, precision="64-true").fit(recorder, datamodule)
+        fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, precision="64-true"), recorder, datamodule)
         added = {k: theta_0_v + 0 for k, theta_0_v in theta_0.items()}
         # The same pass without the forget batches: theta_0 - lr * sum over remain batches of the mean gradient.
         rows = torch.from_numpy(datamodule.split.remain)
@@ -332,7 +332,7 @@ def test_unroll_unlearning_adds_the_recorded_updates_back(tiny_npz, make_trainer
     method.load_original(method.network.state_dict())
     state = method.create_training_state(datamodule, QUIET_TRAINER)
     method.load_training_state(state)
-    make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
     for name, value in method.network.named_parameters():
         assert torch.allclose(value, state["recorded"][name] + state["added_back"][name])
     assert method.time_unlearn_s < 1.0
@@ -351,7 +351,7 @@ def test_retrain_starts_fresh_and_never_sees_a_forget_index(tiny_npz, make_train
     )
     assert Retrain.starts_from_original is False
     recorder = Recorder()
-    make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=[recorder]), method, datamodule)
     images = datamodule.pipeline.eval(datamodule.arrays.x_train)
     for epoch in range(2):
         seen = torch.cat([batch["remain"]["x"] for e, batch in recorder.batches if e == epoch])
@@ -375,7 +375,7 @@ def test_finetune_reads_no_forget_sample(tiny_npz, make_trainer) -> None:
         momentum=0.0,
     )
     recorder = Recorder()
-    make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]), method, datamodule)
     assert {name for _, batch in recorder.batches for name in batch} == {"remain_sample"}
     assert datamodule.tuples is None and len(method.trainer.optimizers) == 1
     images = datamodule.pipeline.eval(datamodule.arrays.x_train)
@@ -410,7 +410,7 @@ def test_sisa_retrains_exactly_the_affected_stages_of_the_affected_shards(tmp_pa
     method.load_training_state(method.create_training_state(datamodule, QUIET_TRAINER))
     assert sorted(method.trained_stages) == [(s, r) for s in range(4) for r in range(3)]
     before = {key: {k: v.clone() for k, v in entry["model"].items()} for key, entry in method.checkpoints.items()}
-    make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
     assert sorted(method.trained_stages) == [(1, 2), (3, 0), (3, 1), (3, 2)]
     for key in ("1/0", "1/1", "0/0", "0/1", "0/2", "2/0", "2/1", "2/2"):
         assert all(torch.equal(v, method.checkpoints[key]["model"][k]) for k, v in before[key].items()), key

@@ -18,7 +18,7 @@ from camu_lightning.methods.l1_sparse import l1_weight
 from camu_lightning.methods.salun import saliency_mask
 from camu_lightning.methods.ssd import dampen, importances
 from camu_lightning.models import CNN
-from tests.conftest import datamodule_for
+from tests.conftest import datamodule_for, fit
 
 
 class BatchNormNet(nn.Module):
@@ -79,7 +79,7 @@ def test_salun_saliency_is_the_summed_gradient_of_minus_ce_over_forget_batches(t
     datamodule = datamodule_for(tiny_npz)
     method = salun(datamodule, batch_size=5)
     original = copy.deepcopy(method.network).eval()
-    make_trainer(max_steps=-1, max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
     # Independently: one backward of the summed batch-mean losses, forget rows in order, batches of 5.
     forget = datamodule.stream("forget", None)
     total = sum(
@@ -98,7 +98,7 @@ def test_salun_frozen_weights_stay_bitwise_and_salient_ones_take_an_sgd_step(tin
     method, steps = salun(datamodule), Steps()
     start = {k: p.detach().clone() for k, p in method.network.named_parameters()}
     trainer = make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[steps])
-    trainer.fit(method, datamodule)
+    fit(trainer, method, datamodule)
     assert len(steps.after) >= 4
     assert sum(int(m.sum()) for m in method.mask.values()) == int(sum(p.numel() for p in start.values()) * 0.5)
     for name, p0 in start.items():
@@ -136,7 +136,7 @@ def test_ssd_dampens_exactly_the_selected_elements(tiny_npz) -> None:
     }
     forget = importance_by_torch_func(network, batches["forget_fixed"])
     full = importance_by_torch_func(network, batches["train_fixed"])
-    ours = importances(network, datamodule.pass_loader("forget_fixed", 8))
+    ours = importances(network, datamodule.pass_loaders({"forget_fixed": 8})["forget_fixed"])
     assert all(torch.allclose(ours[k], forget[k], rtol=1e-5, atol=1e-12) for k in forget)
     before = {k: p.detach().clone() for k, p in network.named_parameters()}
     buffers = {k: b.clone() for k, b in network.named_buffers()}
@@ -154,7 +154,7 @@ def test_ssd_dampens_exactly_the_selected_elements(tiny_npz) -> None:
 def test_ssd_changes_nothing_when_forget_and_full_importances_agree(tiny_npz, make_trainer) -> None:
     datamodule = datamodule_for(tiny_npz)
     network = BatchNormNet(3, datamodule.input_shape).eval()
-    same = importances(network, datamodule.pass_loader("forget_fixed", 8))
+    same = importances(network, datamodule.pass_loaders({"forget_fixed": 8})["forget_fixed"])
     before = copy.deepcopy(network.state_dict())
     assert dampen(network, same, same, selection_weighting=1.0, dampening=1.0) == 0
     assert all(torch.equal(value, before[key]) for key, value in network.state_dict().items())
@@ -162,7 +162,7 @@ def test_ssd_changes_nothing_when_forget_and_full_importances_agree(tiny_npz, ma
     method = SSD(BatchNormNet, 3, datamodule.input_shape, seed=0, selection_weighting=1.0, dampening_constant=1.0,
                  batch_size=8)  # fmt: skip
     buffers = {k: b.clone() for k, b in method.network.named_buffers()}
-    make_trainer(max_steps=-1, max_epochs=1, limit_train_batches=0, limit_val_batches=0).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
     assert method.selected > 0
     assert all(torch.equal(b, buffers[k]) for k, b in method.network.named_buffers())
 
@@ -181,7 +181,7 @@ def test_l1_sparse_steps_equal_sgd_on_ce_plus_gamma_sign(alpha, tiny_npz, make_t
                       no_l1_epochs=0, batch_size=16)  # fmt: skip
     replay = copy.deepcopy(method.network)
     steps = Steps()
-    make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=[steps]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=2, limit_val_batches=0, callbacks=[steps]), method, datamodule)
     # Replay: plain SGD on CE, the l1 term's gradient gamma_e * sign(theta) added by hand (sign(0) = 0).
     optimizer = torch.optim.SGD(replay.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     per_epoch = len(steps.batches) // 2
@@ -210,7 +210,7 @@ def test_l1_sparse_never_reads_the_forget_set(tiny_npz, make_trainer) -> None:
         method = L1Sparse(CNN, 3, datamodule.input_shape, seed=0, lr=0.05, momentum=0.9, weight_decay=5e-4,
                           alpha=0.01, no_l1_epochs=0, batch_size=16)  # fmt: skip
         L.seed_everything(0, verbose=False)
-        make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0).fit(method, datamodule)
+        fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0), method, datamodule)
         results.append(method.network.state_dict())
     assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
 
@@ -234,7 +234,7 @@ def test_scrub_r_returns_the_state_an_independent_argmin_picks(tiny_npz, make_tr
                    forget_batch_size=5, remain_batch_size=16, rewind=True)  # fmt: skip
     method.load_original(method.network.state_dict())
     states = States()
-    make_trainer(max_steps=-1, max_epochs=4, limit_val_batches=0, callbacks=[states]).fit(method, datamodule)
+    fit(make_trainer(max_steps=-1, max_epochs=4, limit_val_batches=0, callbacks=[states]), method, datamodule)
     assert len(states.states) == 5
 
     def error(state, images, labels) -> float:

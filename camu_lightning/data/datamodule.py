@@ -1,7 +1,8 @@
 """UnlearningDataModule: one place that knows the data, the split and every stream a method trains on.
 
-A method names the streams it needs and their batch sizes (`train_streams()`, the names in streams.py);
-`train_dataloader` builds them, so a method never sees files or splits. The CaMU tuples are built on the
+A method names the streams it needs and their batch sizes (`train_streams()`, the names in streams.py), the run
+hands that request to `request()`, and `train_dataloader` builds them, so a method never sees files or splits
+(docs/adding_a_method.md). The CaMU tuples are built on the
 first request of the `counterfactual` stream, i.e. inside the method's unlearning timer (camu.md section 8).
 
 Evaluation loaders, in the order of `EVAL_SETS`, cover D_r, D_f and the test set with the eval transform.
@@ -12,6 +13,7 @@ the accuracy pass instead of running the model again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from functools import cached_property
 from typing import Any
 
@@ -19,11 +21,11 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from camu_lightning.data.attack_sets import attack_roles
 from camu_lightning.data.counterfactual import LABEL_RULES, CounterfactualTuples, LabelRule, build_tuples
-from camu_lightning.data.datasets import ImageArrays, load_dataset
+from camu_lightning.data.datasets import ImageArrays, dataset_arrays, load_dataset
 from camu_lightning.data.rows import ImageRows, PaddedEvalSampler, collate_batch
 from camu_lightning.data.splits import (
     ForgetSplit,
@@ -36,6 +38,10 @@ from camu_lightning.data.streams import PartsBatchSampler, Stream, stream_datase
 from camu_lightning.data.transforms import PIPELINES, InputPipeline, Pipeline
 
 EVAL_SETS = ("remain", "forget", "test")
+# Data attributes a method takes as arguments of the same name (`camu fit` links them; `links()` gives them to the
+# Python API): the class count and input shape; pixel statistics (Boundary Shrink); training rows and the deletion
+# request (SISA). A method without the argument ignores the link.
+METHOD_LINKS = ("num_classes", "input_shape", "pixel_mean", "pixel_std", "train_rows", "forget_rows")
 
 
 class UnlearningDataModule(L.LightningDataModule):
@@ -43,7 +49,10 @@ class UnlearningDataModule(L.LightningDataModule):
 
     Args:
         dataset: mnist, fashion_mnist, cifar10, cifar100, the embedded mnist5k or sklearn_digits, or a
-            path to a .npz file with x_train, y_train, x_test, y_test.
+            path to a .npz file with x_train, y_train, x_test, y_test; or None with `train` and `test`.
+        train, test: your own map-style datasets of (image, label) pairs (a TensorDataset, an ImageFolder with
+            images of one size, ...), in place of `dataset`: decoded once into memory, then split, streamed and
+            evaluated as any named dataset (images as PIL, uint8, or float tensors in [0, 1]).
         root: folder holding `<dataset>.npz` or torchvision's layout.
         download: let torchvision fetch a missing dataset (needs internet).
         forget_fraction: random removal of floor(fraction * N) samples.
@@ -61,12 +70,14 @@ class UnlearningDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        dataset: str,
-        forget_repeat: int,
-        split_seed: int,
-        cf_label_rule: LabelRule,
-        pipeline: Pipeline,
-        mia_attack_size: int,
+        dataset: str | None = None,
+        forget_repeat: int = 1,
+        split_seed: int = 0,
+        cf_label_rule: LabelRule = "keep_remain",
+        pipeline: Pipeline = "plain",
+        mia_attack_size: int = 4000,
+        train: Dataset | None = None,
+        test: Dataset | None = None,
         root: str = "data",
         download: bool = False,
         forget_fraction: float | None = None,
@@ -76,7 +87,10 @@ class UnlearningDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["train", "test"])  # data, not settings
+        if (dataset is None) == (train is None or test is None) or (train is None) != (test is None):
+            raise ValueError("set data.dataset, or both data.train and data.test (your own datasets), not both")
+        self.datasets = (train, test)
         chosen = [
             name
             for name, value in (
@@ -105,10 +119,13 @@ class UnlearningDataModule(L.LightningDataModule):
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
         self.tuples: CounterfactualTuples | None = None
+        self.requested: dict[str, Stream | int] | None = None
 
     # ----------------------------------------------------------------- data and split, loaded once
     @cached_property
     def arrays(self) -> ImageArrays:
+        if self.hparams.dataset is None:
+            return dataset_arrays(*self.datasets)
         return load_dataset(self.hparams.dataset, self.hparams.root, self.hparams.download)
 
     @property
@@ -142,8 +159,14 @@ class UnlearningDataModule(L.LightningDataModule):
         return self.split.forget.tolist()
 
     def dataset_identity(self) -> str:
-        """The dataset's name, or for a user's .npz file its content hash (paths never enter cache keys)."""
+        """The dataset's name, or for a user's .npz file or datasets their content hash (paths never enter cache
+        keys)."""
         name = self.hparams.dataset
+        if name is None:
+            arrays, digest = self.arrays, hashlib.sha256()
+            for tensor in (arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test):
+                digest.update(tensor.contiguous().numpy().tobytes())
+            return f"datasets:{digest.hexdigest()}"
         if not name.endswith(".npz"):
             return name
         digest = hashlib.sha256()
@@ -164,6 +187,11 @@ class UnlearningDataModule(L.LightningDataModule):
     @property
     def pixel_std(self) -> tuple[float, ...] | None:
         return self.arrays.std
+
+    def links(self, method_class: type) -> dict[str, Any]:
+        """The data attributes this method class takes, by argument name: `Method(**datamodule.links(Method), ...)`."""
+        takes = inspect.signature(method_class.__init__).parameters
+        return {name: getattr(self, name) for name in METHOD_LINKS if name in takes}
 
     def setup(self, stage: str) -> None:
         self.split  # noqa: B018 -- fail fast on a bad split, before any training starts
@@ -200,20 +228,34 @@ class UnlearningDataModule(L.LightningDataModule):
         tuples = self.build_tuples if name == "counterfactual" else None
         return stream_dataset(name, request, self.arrays, self.split, self.pipeline, self.hparams.split_seed, tuples)
 
+    def request(self, streams: dict[str, Stream | int]) -> None:
+        """Serve these training streams from `train_dataloader` (the run hands over what its method asks for; a
+        method that trains on nothing asks for none, and Lightning's fit then runs no training batch)."""
+        self.requested = dict(streams)
+
     def train_dataloader(self) -> dict[str, DataLoader]:
-        """One loader per stream the method names; Lightning zips them (the shorter ones cycle, reshuffled), so a
-        batch is {stream: batch} and an epoch is one pass over the longest stream."""
+        """One loader per requested stream; Lightning zips them (the shorter ones cycle, reshuffled), so a batch is
+        {stream: batch} and an epoch is one pass over the longest stream."""
+        if self.requested is None:
+            raise RuntimeError(
+                "no training streams requested: run the method with camu_lightning.unlearn(...), or call "
+                "datamodule.request(method.train_streams()) before trainer.fit"
+            )
+        trainer = self.trainer
+        return self.train_loaders(self.requested, trainer.world_size, trainer.global_rank)
+
+    def train_loaders(
+        self, streams: dict[str, Stream | int], world_size: int = 1, rank: int = 0
+    ) -> dict[str, DataLoader]:
+        """The loaders of these streams (a nested single-device fit passes them to `trainer.fit` itself)."""
         loaders = {}
-        for name, request in self.trainer.lightning_module.train_streams().items():
+        for name, request in streams.items():
             request = request if isinstance(request, Stream) else Stream(request)
             dataset = self.stream(name, request)
             if name == "forget_then_remain":
                 sizes = [len(self.split.forget), len(self.split.remain)]
                 batch_sizes = [request.forget_batch_size or request.batch_size, request.batch_size]
-                trainer = self.trainer
-                sampler = PartsBatchSampler(
-                    dataset, sizes, batch_sizes, self.hparams.split_seed, trainer.world_size, trainer.global_rank
-                )
+                sampler = PartsBatchSampler(dataset, sizes, batch_sizes, self.hparams.split_seed, world_size, rank)
                 loaders[name] = DataLoader(
                     dataset,
                     batch_size=None,
@@ -225,10 +267,12 @@ class UnlearningDataModule(L.LightningDataModule):
                 loaders[name] = self._loader(dataset, request.batch_size, shuffle=True)
         return loaders
 
-    def pass_loader(self, name: str, batch_size: int) -> DataLoader:
-        """One unshuffled pass over a stream, for a method's gradient passes (saliency, importances)."""
-        dataset = self.stream(name, Stream(batch_size))
-        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_batch)
+    def pass_loaders(self, streams: dict[str, int]) -> dict[str, DataLoader]:
+        """One unshuffled pass over each stream, for a method's gradient passes (saliency, importances)."""
+        return {
+            name: DataLoader(self.stream(name, Stream(size)), batch_size=size, shuffle=False, collate_fn=collate_batch)
+            for name, size in streams.items()
+        }
 
     # ----------------------------------------------------------------- evaluation
     @cached_property

@@ -11,10 +11,12 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -172,6 +174,42 @@ def _load_sklearn_digits() -> ImageArrays:
     is_test = np.arange(len(digits.target)) % 5 == 4
     return _arrays(
         images[~is_test], digits.target[~is_test], images[is_test], digits.target[is_test], "sklearn_digits", 10
+    )
+
+
+def _pixels(image: Any, name: str) -> np.ndarray:
+    """One dataset item's image as (H, W) or (H, W, C) uint8: a PIL image, a uint8 array or tensor, or a float tensor
+    in [0, 1] as torchvision's ToTensor gives (channel-first tensors, as torchvision's transforms return them)."""
+    if isinstance(image, torch.Tensor):
+        if image.is_floating_point():
+            if image.numel() and (image.min() < 0 or image.max() > 1):
+                raise ValueError(
+                    f"{name}: float images must lie in [0, 1] (ToTensor's scale), got {float(image.min()):.3g}.."
+                    f"{float(image.max()):.3g}: leave normalisation to the data module's pipeline"
+                )
+            image = (image * 255).round().to(torch.uint8)
+        image = image.numpy()
+        return image.transpose(1, 2, 0) if image.ndim == 3 else image  # CHW -> HWC
+    return np.asarray(image)  # a PIL image or an array: already HW or HWC
+
+
+def dataset_arrays(train: Dataset, test: Dataset, num_classes: int | None = None) -> ImageArrays:
+    """Map-style datasets of (image, label) pairs (a TensorDataset, an ImageFolder, your own), decoded once into the
+    same in-memory tensors as every named dataset; inputs are then only scaled to [0, 1]."""
+    parts = []
+    for key, dataset in (("train", train), ("test", test)):
+        name = f"data.{key}"
+        try:
+            pairs = [dataset[index] for index in range(len(dataset))]
+        except TypeError as error:
+            raise ValueError(f"{name} must be a map-style Dataset of (image, label) pairs ({error})") from error
+        images = [_pixels(image, name) for image, _ in pairs]
+        if len({image.shape for image in images}) > 1:
+            raise ValueError(f"{name}: images differ in shape; give the dataset a transform that resizes them")
+        parts += [np.stack(images) if images else np.zeros(0), np.asarray([int(label) for _, label in pairs])]
+    classes = num_classes or getattr(train, "classes", None)
+    return _arrays(
+        *parts, name="data.train/data.test", num_classes=len(classes) if isinstance(classes, list) else classes
     )
 
 

@@ -1,6 +1,6 @@
 """Unlearning methods; a method exists when its module is imported here and it subclasses UnlearningMethod."""
 
-from camu_lightning.methods.base import DivergenceError, UnlearningMethod
+from camu_lightning.methods.base import DivergenceError, NetworkFactory, UnlearningMethod
 from camu_lightning.methods.boundary_expanding import BoundaryExpanding
 from camu_lightning.methods.boundary_shrink import BoundaryShrink
 from camu_lightning.methods.camu import CaMU
@@ -22,6 +22,7 @@ __all__ = [
     "DivergenceError",
     "Finetune",
     "L1Sparse",
+    "NetworkFactory",
     "NGrad",
     "Retrain",
     "SalUn",

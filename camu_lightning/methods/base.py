@@ -1,6 +1,7 @@
 """UnlearningMethod: what every method shares — the network, the unlearning timer and the evaluation.
 
-A method subclasses `UnlearningMethod` directly, names its training streams and writes `training_step`.
+A method subclasses `UnlearningMethod` directly, names its training streams (and any one-off passes) and writes
+`training_step`; docs/adding_a_method.md is the protocol on one page.
 Evaluation lives here once: each evaluation set is passed through the network once, the accuracies of
 metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reuses the same softmax rows.
 """
@@ -17,11 +18,13 @@ import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.data.rows import gather_rows
 from camu_lightning.metrics import SliceAccuracies, StrongerAttacks, paper_mia, sorted_softmax
+from camu_lightning.models.embedding import as_network, layout_digest, reinitialised
 
 
 class DivergenceError(RuntimeError):
@@ -57,9 +60,11 @@ class UnlearningMethod(L.LightningModule):
     """Base of every unlearning method.
 
     Args:
-        network: the network class (class_path and its other init_args in the config), called with
-            (num_classes, input_shape); its forward returns (logits, embedding). The CLI loads the original
-            weights into it before fit.
+        network: the trained model to unlearn (any classifier returning logits; its representation is read by
+            `WithEmbedding`, which names another layer), or a network class (class_path and its other init_args in
+            the config) called with (num_classes, input_shape), whose forward returns (logits, embedding), into
+            which the run loads the original weights before fit. Retrain and SISA start from fresh parameters
+            either way.
         num_classes: linked from the data module.
         input_shape: (channels, height, width), linked from the data module.
         seed: the run seed (linked from seed_everything): seeds the attacks and any state the method draws.
@@ -76,19 +81,32 @@ class UnlearningMethod(L.LightningModule):
     # The trainer.max_epochs a run of this method accepts (None: no upper bound, though always finite).
     epoch_range: tuple[int, int | None] = (1, None)
 
-    def __init__(self, network: NetworkFactory, num_classes: int, input_shape: tuple[int, int, int], seed: int) -> None:
+    def __init__(
+        self, network: NetworkFactory | nn.Module, num_classes: int, input_shape: tuple[int, int, int], seed: int
+    ) -> None:
         super().__init__()
         # The subclass's arguments, from its frame (or the CLI's config, network as its class path and init args),
         # less the data the CLI links in: SISA's rows and deletion request are inputs, not settings, and a link the
         # subclass does not take (pixel statistics) would break load_from_checkpoint.
         # The rows are never copied into the hyperparameters (SISA's train_rows hold every training image).
-        self.save_hyperparameters(ignore=["train_rows", "forget_rows"], frame=inspect.currentframe().f_back)
+        self.given_model = isinstance(network, nn.Module)  # the trained model itself, not its class
+        model = ["network"] if self.given_model else []  # weights, not a setting: described below
+        self.save_hyperparameters(ignore=["train_rows", "forget_rows", *model], frame=inspect.currentframe().f_back)
         takes = inspect.signature(type(self).__init__).parameters
         self.remove_ignored_hparams([name for name in self.hparams if name not in takes and name[0] != "_"])
+        # A given model is the original itself: the hyperparameter describes it by its class and the names and
+        # shapes of its tensors (two nn.Sequential of other layouts must not share a cached Retrain).
+        if self.given_model:
+            given = as_network(network)
+            self.hparams["network"] = {"class_path": f"{type(network).__module__}.{type(network).__qualname__}",
+                                       "init_args": {"layout": layout_digest(given)}}  # fmt: skip
+            self.network_factory = lambda num_classes, input_shape: reinitialised(given)
+            self.network = given if self.starts_from_original else reinitialised(given)
+        else:
+            self.network_factory = network
+            self.network = network(num_classes, tuple(input_shape))
         # The loggers write hparams_initial (hparams.yaml): it must not keep what was just removed.
         self._hparams_initial = copy.deepcopy(self._hparams)
-        self.network_factory = network
-        self.network = network(num_classes, tuple(input_shape))
         self.timer = UnlearningTimer()
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
         self.attack_rows: list[dict[str, Tensor]] = []
@@ -96,11 +114,18 @@ class UnlearningMethod(L.LightningModule):
         self.stronger_attacks = StrongerAttacks(seed)
         self.stronger_attacks_at_test = True  # `camu fit --stronger_attacks false` turns them off at test
         self.evaluation: dict[str, dict[str, float]] = {}
+        self.passes: dict[str, DataLoader] = {}  # the loaders of pass_streams(), handed over before fit
 
     # ----------------------------------------------------------------- what a method provides
     def train_streams(self) -> dict[str, int]:
-        """Training streams this method reads, with their batch sizes (see UnlearningDataModule)."""
+        """Training streams this method reads, with their batch sizes (see UnlearningDataModule); {} for a method
+        with no training loop (its work happens at fit start), so Lightning's fit runs no batch."""
         raise NotImplementedError
+
+    def pass_streams(self) -> dict[str, int]:
+        """Streams the method passes over once, unshuffled, outside its training batches (importances, saliency),
+        with their batch sizes; their loaders are in `self.passes` by fit start."""
+        return {}
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:
         """Start from the original model's weights (methods keeping frozen copies extend this)."""

@@ -12,17 +12,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
+from camu_lightning.models.embedding import last_linear
 from camu_lightning.train_logging import log_train_values
 
 
 def classifier_head(network: nn.Module) -> tuple[nn.Module, str]:
-    """(parent, attribute) of the final Linear: `fc2` itself, or the last layer of an `fc2` Sequential."""
-    head = network.fc2
-    if isinstance(head, nn.Linear):
-        return network, "fc2"
-    if isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Linear):
-        return head, str(len(head) - 1)
-    raise ValueError(f"{type(network).__name__}.fc2 must be a Linear or a Sequential ending in one")
+    """(parent, attribute) of the network's last Linear, its classifier head (the CNN's `fc2[1]`, a torchvision
+    ResNet's `fc`)."""
+    parent, _, name = last_linear(network).rpartition(".")
+    return network.get_submodule(parent), name
 
 
 class BoundaryExpanding(UnlearningMethod):

@@ -79,11 +79,13 @@ class SalUn(UnlearningMethod):
     def train_streams(self) -> dict[str, Stream]:
         return {"forget_then_remain": Stream(self.hparams.batch_size, forget_batch_size=self.hparams.batch_size)}
 
+    def pass_streams(self) -> dict[str, int]:
+        return {"forget": self.hparams.batch_size}  # the saliency pass, with the train transform as the reference
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        loader = self.trainer.datamodule.pass_loader("forget", self.hparams.batch_size)  # train transform, as the ref
         self.network.eval()
-        gradients, _ = summed_gradients(self.network, loader, negative_ce)
+        gradients, _ = summed_gradients(self.network, self.passes["forget"], negative_ce)
         self.network.train()
         self.mask = saliency_mask(gradients, self.hparams.mask_ratio)
 

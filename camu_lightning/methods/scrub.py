@@ -101,8 +101,7 @@ class SCRUB(UnlearningMethod):
 
     def keep_state(self) -> None:
         """SCRUB+R: the current weights and their forget error."""
-        loader = self.trainer.datamodule.pass_loader("forget_fixed", self.hparams.remain_batch_size)
-        self.forget_errors.append(error_percent(self.network, loader))
+        self.forget_errors.append(error_percent(self.network, self.passes["forget_fixed"]))
         self.states.append({key: value.detach().clone() for key, value in self.network.state_dict().items()})
 
     def on_train_end(self) -> None:
@@ -113,9 +112,8 @@ class SCRUB(UnlearningMethod):
     def rewind(self) -> None:
         """Load the first state whose forget error is closest to the final state's error on held-out rows of D_f's
         classes."""
-        datamodule, size = self.trainer.datamodule, self.hparams.remain_batch_size
-        forget_classes = torch.unique(torch.cat([batch["y"] for batch in datamodule.pass_loader("forget_fixed", size)]))
-        self.reference_error = error_percent(self.network, datamodule.pass_loader("test_fixed", size), forget_classes)
+        forget_classes = torch.unique(torch.cat([batch["y"] for batch in self.passes["forget_fixed"]]))
+        self.reference_error = error_percent(self.network, self.passes["test_fixed"], forget_classes)
         distances = [abs(error - self.reference_error) for error in self.forget_errors]
         self.rewound_to = distances.index(min(distances))  # the first on ties
         self.network.load_state_dict(self.states[self.rewound_to])
@@ -130,6 +128,10 @@ class SCRUB(UnlearningMethod):
     def train_streams(self) -> dict[str, Stream]:
         hp = self.hparams
         return {"forget_then_remain": Stream(hp.remain_batch_size, forget_batch_size=hp.forget_batch_size)}
+
+    def pass_streams(self) -> dict[str, int]:
+        size = self.hparams.remain_batch_size  # SCRUB+R's forget errors and its held-out reference error
+        return {"forget_fixed": size, "test_fixed": size} if self.hparams.rewind else {}
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor | None:
         rows = batch["forget_then_remain"]

@@ -212,6 +212,9 @@ class SISA(UnlearningMethod):
             "default_root_dir": self.trainer.default_root_dir,
         }
 
+    def train_streams(self) -> dict[str, int]:
+        return {}  # nothing to iterate: its work happens at fit start
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
         self.trained_stages = []
@@ -229,7 +232,7 @@ class SISA(UnlearningMethod):
         self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
-        raise RuntimeError("SISA retrains its shards in on_fit_start; run it with trainer.limit_train_batches: 0")
+        raise RuntimeError("SISA retrains its shards in on_fit_start: it asks for no training stream")
 
     def configure_optimizers(self) -> None:
         return None  # each shard stage has its own Adam

@@ -48,7 +48,7 @@ def dampen(
 
 class SSD(UnlearningMethod):
     """Dampen the parameters far more important to D_f than to the whole training set; nothing to iterate
-    (trainer.limit_train_batches: 0, one epoch).
+    (it asks for no training stream, so Lightning's fit runs no batch).
 
     Args:
         selection_weighting: alpha, the selection threshold on I_f / I_D (10).
@@ -78,19 +78,22 @@ class SSD(UnlearningMethod):
         self.selected = 0
 
     def train_streams(self) -> dict[str, int]:
-        return {}  # the passes happen at fit start
+        return {}  # nothing to iterate: the passes happen at fit start
+
+    def pass_streams(self) -> dict[str, int]:
+        return {"forget_fixed": self.hparams.batch_size, "train_fixed": self.hparams.batch_size}
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        hp, datamodule = self.hparams, self.trainer.datamodule
+        hp = self.hparams
         self.network.eval()  # the reference's mode for both passes (BN statistics untouched)
-        forget = importances(self.network, datamodule.pass_loader("forget_fixed", hp.batch_size))
-        full = importances(self.network, datamodule.pass_loader("train_fixed", hp.batch_size))
+        forget = importances(self.network, self.passes["forget_fixed"])
+        full = importances(self.network, self.passes["train_fixed"])
         self.selected = dampen(self.network, forget, full, hp.selection_weighting, hp.dampening_constant)
         self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
-        raise RuntimeError("SSD has no training loop; run it with trainer.limit_train_batches: 0")
+        raise RuntimeError("SSD has no training loop: it asks for no training stream, so fit runs no batch")
 
     def configure_optimizers(self) -> None:
         return None  # the dampening is closed-form

@@ -51,7 +51,7 @@ class TeacherStudent(UnlearningMethod):
             )
         self.original = Frozen(self.network)
         # A fresh constructor under the run's RNG, never trained.
-        self.incompetent = Frozen(network(num_classes, tuple(input_shape)))
+        self.incompetent = Frozen(self.network_factory(num_classes, tuple(input_shape)))
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:
         super().load_original(state_dict)

@@ -57,7 +57,7 @@ class UnrollRecorder(L.LightningModule):
 
 
 class Unroll(UnlearningMethod):
-    """theta_unl = theta_T + U from the cached recording pass; nothing to iterate (limit_train_batches: 0).
+    """theta_unl = theta_T + U from the cached recording pass; nothing to iterate (it asks for no training stream).
 
     Args:
         lr: the recording pass's SGD learning rate (0.01).
@@ -97,13 +97,16 @@ class Unroll(UnlearningMethod):
         # runs right after the original was trained or after a cached one was loaded; the batch order is seeded.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeded_rng(self.hparams.seed, UNROLL_STREAM).integers(2**62)))
-            trainer.fit(recorder, datamodule=datamodule)
+            trainer.fit(recorder, train_dataloaders=datamodule.train_loaders(recorder.train_streams()))
         state_dict = {key: value.detach().cpu() for key, value in recorder.network.state_dict().items()}
         return {"recorded": state_dict, "added_back": {k: v.cpu() for k, v in recorder.added_back.items()}}
 
     def load_training_state(self, state: dict) -> None:
         self.network.load_state_dict(state["recorded"])
         self.added_back = state["added_back"]
+
+    def train_streams(self) -> dict[str, int]:
+        return {}  # nothing to iterate: its work happens at fit start
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -113,7 +116,7 @@ class Unroll(UnlearningMethod):
         self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
-        raise RuntimeError("Unroll has no training loop; run it with trainer.limit_train_batches: 0")
+        raise RuntimeError("Unroll has no training loop: it asks for no training stream, so fit runs no batch")
 
     def configure_optimizers(self) -> None:
         return None  # the add-back is closed-form

@@ -1,7 +1,17 @@
-"""Networks whose forward returns (logits, embedding)."""
+"""Networks whose forward returns (logits, embedding), and the wrapper that makes any classifier one."""
 
 from camu_lightning.models.cnn import CNN
+from camu_lightning.models.embedding import WithEmbedding, as_network, reinitialised
 from camu_lightning.models.frozen import Frozen, FrozenEmbeddings, full_precision
 from camu_lightning.models.resnet import ResNet18
 
-__all__ = ["CNN", "Frozen", "FrozenEmbeddings", "full_precision", "ResNet18"]
+__all__ = [
+    "CNN",
+    "Frozen",
+    "FrozenEmbeddings",
+    "full_precision",
+    "ResNet18",
+    "WithEmbedding",
+    "as_network",
+    "reinitialised",
+]

@@ -18,6 +18,7 @@ class CNN(nn.Module):
     """
 
     embedding_dim = 256
+    returns_embedding = True  # forward gives (logits, embedding): no WithEmbedding needed
 
     def __init__(self, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__()

@@ -23,6 +23,7 @@ class ResNet18(nn.Module):
     """
 
     embedding_dim = 512
+    returns_embedding = True  # forward gives (logits, embedding): no WithEmbedding needed
 
     def __init__(self, num_classes: int, input_shape: tuple[int, int, int], stem: Stem) -> None:
         super().__init__()

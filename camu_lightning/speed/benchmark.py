@@ -52,6 +52,7 @@ from camu_lightning.speed.measure import (
     timed_in_rotation,
 )
 from camu_lightning.terminal import set_up_terminal
+from camu_lightning.unlearning import connect
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
@@ -89,6 +90,7 @@ def suite_camu(datamodule, state, epochs, callbacks=(), precision="32-true") -> 
     datamodule.tuples = None  # rebuilt inside the timer, as in a real run
     method = CaMU(CNN, datamodule.num_classes, datamodule.input_shape, seed=0, **SETTINGS)
     method.load_original(state)
+    connect(method, datamodule)
     quiet_trainer(max_epochs=epochs, callbacks=list(callbacks), precision=precision).fit(method, datamodule)
     return method
 
@@ -181,7 +183,8 @@ def training_rows(datamodule, batches: int, repeats: int) -> list[dict[str, Any]
         clock = EpochClock()
         torch.manual_seed(0)
         classifier = Classifier(CNN(10, datamodule.input_shape), lr=1e-3, weight_decay=1e-4, batch_size=32)
-        quiet_trainer(max_epochs=1, limit_train_batches=batches, callbacks=[clock]).fit(classifier, datamodule)
+        loaders = datamodule.train_loaders(classifier.train_streams())
+        quiet_trainer(max_epochs=1, limit_train_batches=batches, callbacks=[clock]).fit(classifier, loaders)
         return clock.seconds
 
     def loop(batches_of) -> float:

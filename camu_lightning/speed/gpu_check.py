@@ -31,6 +31,7 @@ from rich.table import Table
 
 from camu_lightning.speed.measure import console
 from camu_lightning.terminal import set_up_terminal
+from camu_lightning.unlearning import connect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,6 +93,7 @@ def suite_speed(accelerator: str, precision: str, num_train: int, work: Path) ->
         accelerator=accelerator, devices=1, precision=precision, max_epochs=1, logger=False, limit_val_batches=0,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
     )  # fmt: skip
+    connect(method, datamodule)
     trainer.fit(method, datamodule)
     return {
         "status": "ok",
