@@ -13,35 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from camu_lightning.cache import CacheError
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.data.datamodule import METHOD_LINKS
-from camu_lightning.methods import DivergenceError, UnlearningMethod
+from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe
 from camu_lightning.report import plain
 from camu_lightning.run_folder import RecordInterruption, claim_run_folder
 from camu_lightning.sigterm import stop_on_sigterm
-from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
+from camu_lightning.terminal import console, one_line_errors, set_up_terminal
 from camu_lightning.unlearning import Unlearning
 
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
-COMMANDS = {
-    "score": "camu_lightning.score",
-    "tune": "camu_lightning.tune",
-    "bench": "camu_lightning.bench.run",
-    "report": "camu_lightning.bench.report",
+COMMANDS = {  # command: (its module, what it does)
+    "fit": (__name__, "unlearn with one method and measure it (LightningCLI: --config, --model, --data.*)"),
+    "tune": ("camu_lightning.tune", "search a method's settings for the smallest gap to Retrain (Optuna)"),
+    "score": ("camu_lightning.score", "the NeurIPS 2023 forget-quality score of a method over N seeds"),
+    "bench": ("camu_lightning.bench.run", "run a benchmark grid, one committed row per cell, resumable"),
+    "report": ("camu_lightning.bench.report", "the reproduction report, tables and figures from the rows"),
 }
 # What `camu fit` and `camu score` build: any UnlearningMethod subclass (`--model CaMU`) and the data module.
-CLI_CLASSES = {
-    "model_class": UnlearningMethod,
-    "datamodule_class": UnlearningDataModule,
-    "subclass_mode_model": True,
-    "auto_configure_optimizers": False,
-}
+CLI_CLASSES = {"model_class": UnlearningMethod, "datamodule_class": UnlearningDataModule,
+               "subclass_mode_model": True, "auto_configure_optimizers": False}  # fmt: skip
 
 
 class CamuCLI(LightningCLI):
@@ -128,21 +123,26 @@ class CamuCLI(LightningCLI):
             console.print(f"results: {self.unlearning.results_dir / 'results.json'}")
 
 
+def overview() -> str:
+    """`camu --help`: every command, one line each."""
+    lines = [f"usage: camu {{{','.join(COMMANDS)}}} ...", "", DESCRIPTION, "", "commands:"]
+    lines += [f"  {name:<7} {about}" for name, (_, about) in COMMANDS.items()]
+    return "\n".join([*lines, "", "`camu <command> --help` lists a command's settings."])
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point: known errors end the run with one line and exit status 2; SIGTERM with status 143."""
     stop_on_sigterm()
-    command = (sys.argv[1:] if args is None else args)[:1]
-    if command and command[0] in COMMANDS:  # the suite's own commands beside LightningCLI's `fit`
-        return import_module(COMMANDS[command[0]]).main((sys.argv[1:] if args is None else args)[1:])
+    given = sys.argv[1:] if args is None else args
+    if not given or given[0] in ("-h", "--help"):
+        return print(overview())
+    if given[0] in COMMANDS and given[0] != "fit":  # the suite's own commands beside LightningCLI's `fit`
+        return import_module(COMMANDS[given[0]][0]).main(given[1:])
     set_up_terminal()
-    try:
+    with one_line_errors():
         CamuCLI(
             **CLI_CLASSES,
             save_config_kwargs={"overwrite": True},
             args=args,
             parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},
         )
-    except ArgumentError as error:  # a setting the parser refused: one line, not the usage text
-        print_error(f"{one_line_parser_error(str(error))}; `camu fit --help` lists every setting")
-    except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
-        print_error(str(own_error(error)))

@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 
 from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, weights_digest
+from camu_lightning.lightning_private import start_method
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
 
@@ -30,7 +31,7 @@ def check_run(method: UnlearningMethod, trainer: L.Trainer) -> None:
             f"{name} runs on one device only: set trainer.devices 1 "
             f"(got {trainer.num_devices} devices x {trainer.num_nodes} nodes)"
         )
-    if getattr(trainer.strategy, "_start_method", "popen") != "popen":
+    if start_method(trainer.strategy) != "popen":
         raise ValueError(
             "trainer.strategy must start each rank as a process of its own (ddp, ddp_find_unused_parameters_true), "
             "not spawn it: a spawned rank's clock and metrics never return to camu fit"

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 
 from camu_lightning.files import write_json
+from camu_lightning.lightning_private import logger_version_chosen, set_logger_version
 
 
 def claim_run_folder(trainer: L.Trainer) -> None:
@@ -18,7 +19,7 @@ def claim_run_folder(trainer: L.Trainer) -> None:
     next number when another run got there first. Only rank 0 claims; the other ranks follow its folder.
     """
     logger = trainer.logger
-    if logger is None or not trainer.is_global_zero or getattr(logger, "_version", 0) is not None:
+    if logger is None or not trainer.is_global_zero or logger_version_chosen(logger):
         return  # no logger, another rank, or a version the user chose
     root = Path(logger.root_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,7 @@ def claim_run_folder(trainer: L.Trainer) -> None:
             break
         except FileExistsError:
             version += 1
-    logger._version = version  # the loggers' own field behind `version` (TensorBoardLogger, CSVLogger)
+    set_logger_version(logger, version)
 
 
 class RecordInterruption(L.Callback):

@@ -20,18 +20,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from jsonargparse import ArgumentError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from camu_lightning.bench.plots import epsilon_histogram
-from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.cache import CheckpointCache, cache_key
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
 from camu_lightning.files import atomic_write, write_json
-from camu_lightning.methods import DivergenceError
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
 from camu_lightning.preparation import store_unlearned
-from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
+from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
 
 RECORD_KIND = "forget_scores"
 # Options given to the Retrains as well as to the method: the data, the original, the cache and the hardware.
@@ -238,6 +235,8 @@ def summarise(
     }
     atomic_write(out / "epsilons.npy", lambda temporary: save_array(temporary, epsilons))
     title = f"{method_name} vs Retrain on {Path(dataset).stem}: F = {quality:.3f}, N = {options.models}"
+    from camu_lightning.bench.plots import epsilon_histogram  # matplotlib: the `bench` extra
+
     epsilon_histogram(epsilons, options.models, title, out / "epsilon_histogram.png")
     write_json(out / "forget_quality.json", results)
     return results | {"out": str(out)}
@@ -272,12 +271,8 @@ def main(args: list[str]) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)  # one line per model is the progress bar's
     warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging")
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")  # args are ours here
-    try:
+    with one_line_errors():
         results = study(options, fit_options)
-    except ArgumentError as error:
-        print_error(f"{one_line_parser_error(str(error))}; `camu fit --help` lists every setting")
-    except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
-        print_error(str(own_error(error)))
     console.print(results_table(results))
     if results["method_models_identical"]:
         console.print(

@@ -7,6 +7,8 @@ import re
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -82,3 +84,20 @@ def one_line_parser_error(message: str) -> str:
         reasons.append(re.sub(r"Expected a <class '(\w+)'>", r"expected \1", line))
     said = " ".join(reasons) or "invalid value"
     return f"{key.group(1)}: {said}" + (f" (given: {given})" if given and "NestedArg" not in given else "")
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Every command's known errors, in one place: a setting the parser refused, bad input (ValueError, a missing
+    file), an unusable cache entry or a diverged run end the command with one line and exit status 2."""
+    from jsonargparse import ArgumentError
+
+    from camu_lightning.cache import CacheError
+    from camu_lightning.methods import DivergenceError
+
+    try:
+        yield
+    except ArgumentError as error:  # not the usage text
+        print_error(f"{one_line_parser_error(str(error))}; `camu fit --help` lists every setting")
+    except (ValueError, FileNotFoundError, CacheError, DivergenceError) as error:
+        print_error(str(own_error(error)))

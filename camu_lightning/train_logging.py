@@ -5,6 +5,8 @@ from __future__ import annotations
 import lightning as L
 from torch import Tensor
 
+from camu_lightning.lightning_private import batches_seen
+
 
 def log_train_values(module: L.LightningModule, values: dict[str, Tensor], prog_bar: bool = False) -> None:
     """`module.log_dict(values)` (step values) on every `log_every_n_steps`-th batch, where the Trainer writes them.
@@ -16,5 +18,5 @@ def log_train_values(module: L.LightningModule, values: dict[str, Tensor], prog_
     when (b + 1) is a multiple of log_every_n_steps), so the written series is the same.
     """
     every = module.trainer.log_every_n_steps
-    if every and (module.trainer.fit_loop.total_batch_idx + 1) % every == 0:
+    if every and (batches_seen(module.trainer) + 1) % every == 0:
         module.log_dict({name: value.detach() for name, value in values.items()}, prog_bar=prog_bar)

@@ -25,16 +25,14 @@ from typing import Any
 import optuna
 import torch
 import yaml
-from jsonargparse import ArgumentError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.grid import method_of
-from camu_lightning.cache import CacheError
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
 from camu_lightning.files import atomic_write
 from camu_lightning.methods import DivergenceError
 from camu_lightning.score import retrain_config_beside, split_options
-from camu_lightning.terminal import console, one_line_parser_error, own_error, print_error, set_up_terminal
+from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
 
 SCENARIOS = {
     "random": [],  # the config's own random removal (10 %)
@@ -280,10 +278,6 @@ def main(args: list[str]) -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")  # args are ours here
-    try:
+    with one_line_errors():
         out = search(options, fit_options)
-    except ArgumentError as error:
-        print_error(f"{one_line_parser_error(str(error))}; `camu fit --help` lists every setting")
-    except (ValueError, FileNotFoundError, CacheError) as error:
-        print_error(str(own_error(error)))
     console.print(f"tuned config: {out}", soft_wrap=True)

@@ -8,7 +8,6 @@ metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reus
 
 from __future__ import annotations
 
-import copy
 import inspect
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from torch.utils.data import DataLoader
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.data.rows import gather_rows
+from camu_lightning.lightning_private import freeze_initial_hparams
 from camu_lightning.metrics import SliceAccuracies, StrongerAttacks, paper_mia, sorted_softmax
 from camu_lightning.models.embedding import as_network, layout_digest, reinitialised
 
@@ -106,7 +106,7 @@ class UnlearningMethod(L.LightningModule):
             self.network_factory = network
             self.network = network(num_classes, tuple(input_shape))
         # The loggers write hparams_initial (hparams.yaml): it must not keep what was just removed.
-        self._hparams_initial = copy.deepcopy(self._hparams)
+        freeze_initial_hparams(self)
         self.timer = UnlearningTimer()
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
         self.attack_rows: list[dict[str, Tensor]] = []
