@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from camu_lightning.bench.grid import method_of
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
+from camu_lightning.config_files import read_config
 from camu_lightning.files import atomic_write
 from camu_lightning.methods import DivergenceError
 from camu_lightning.score import retrain_config_beside, split_options
@@ -83,7 +84,7 @@ def fit(args: list[str]) -> dict[str, Any]:
 
 def search_space(config: Path) -> dict[str, dict[str, Any]]:
     """The config's `tune:` block, checked: each entry {low, high[, log]} or {choices}."""
-    space = (yaml.safe_load(config.read_text()) or {}).get("tune")
+    space = read_config(config).get("tune")
     if not space:
         raise ValueError(f"{config} has no `tune:` block of ranges to search (setting: {{low, high[, log]}})")
     for name, spec in space.items():
@@ -152,7 +153,7 @@ def objective(method_args: list[str], space: dict[str, dict[str, Any]], time_cap
 
 def tuned_config(config: Path, scenario: str, best: optuna.FrozenTrial, header: list[str]) -> str:
     """The method's config with the best values and the scenario's forget set, without its `tune:` block."""
-    settings = yaml.safe_load(config.read_text())
+    settings = read_config(config)  # complete: the tuned config runs alone from configs/tuned/
     settings.pop("tune", None)
     if scenario == "class":
         settings["data"] |= {"forget_fraction": None, "forget_classes": [0]}
@@ -202,7 +203,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     space = search_space(config)
     shared, method_only = split_options(fit_options)
     retrain_config = options.retrain_config or str(retrain_config_beside(config))
-    settings = yaml.safe_load(config.read_text())
+    settings = read_config(config)
     method_name = str(settings["model"]["class_path"]).rsplit(".", 1)[-1]
     config_dataset = str(settings["data"]["dataset"])
     method = method_of(config, config_dataset)  # the grid's name, e.g. boundary_shrink; camu for mnist_camu_class

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from camu_lightning import __version__
+from camu_lightning.config_files import read_config
 
 SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")
@@ -58,7 +59,7 @@ class Cell:
 
     @property
     def config_hash(self) -> str:
-        settings = yaml.safe_load(Path(self.config).read_text())
+        settings = read_config(self.config)  # resolved: a config composed of files hashes as its content
         settings.pop("tune", None)  # search ranges decide nothing a run computes
         kept, skip = [], False
         for option in self.overrides:  # data.root locates the data; it decides no number

@@ -27,7 +27,7 @@ from camu_lightning.files import atomic_write
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
-NAMES = {
+NAMES = {  # the tables' names of the methods; a method not listed here is shown by its key
     "retrain": "Retrain", "camu": "CaMU", "finetune": "Finetune", "ngrad": "NGrad",
     "boundary_shrink": "Boundary shrink", "boundary_expanding": "Boundary expanding", "teacher_student": "T-S",
     "scrub": "SCRUB", "sisa": "SISA", "unroll": "Unroll", "salun": "SalUn", "ssd": "SSD", "l1_sparse": "ℓ1-sparse",
@@ -51,9 +51,9 @@ def display(method_key: str) -> str:
 
 
 def plain(method_key: str) -> bool:
-    """A method's own rows: not a sweep point (camu_max_epochs3) nor a labelled study (camu_relearn), which have
-    sections of their own."""
-    return method_key.removesuffix("_tuned") in NAMES
+    """A method's own rows, any method's (NAMES only prettifies): not a sweep point, whose key ends in its value
+    (camu_max_epochs3), nor a labelled study (camu_relearn), which have sections of their own."""
+    return not method_key.endswith(f"_{RELEARN_LABEL}") and not method_key[-1].isdigit()
 
 
 def ordered(methods) -> list[str]:
