@@ -269,3 +269,30 @@ print(importers)
     importers = eval(found.stdout.strip().splitlines()[-1])  # noqa: S307 -- our own subprocess's dict
     package = str(REPO / "camu_lightning")
     assert not [name for name, path in importers.items() if path.startswith(package)], importers
+
+
+def test_the_cifar_path_reads_torchvisions_on_disk_format(tmp_path: Path, monkeypatch) -> None:
+    """What `--data.download true` leaves on disk (torchvision's pickled CIFAR-10 batches), written here with a few
+    images each; the checksum check is patched, nothing is downloaded. The rows come back as written, in order."""
+    import pickle
+
+    import torchvision.datasets.cifar as cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    written = {}
+    for name, _ in (*cifar.CIFAR10.train_list, *cifar.CIFAR10.test_list):
+        images = rng.integers(0, 256, (4, 3 * 32 * 32), dtype=np.uint8)  # rows of R, G, B planes, as CIFAR stores
+        labels = [int(label) for label in rng.integers(0, 10, 4)]
+        written[name] = (images, labels)
+        (folder / name).write_bytes(pickle.dumps({"data": images, "labels": labels}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{c}" for c in range(10)]}))
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    data = UnlearningDataModule(dataset="cifar10", root=str(tmp_path), pipeline="cifar32", forget_classes=[0])
+    train = [written[name] for name, _ in cifar.CIFAR10.train_list]
+    expected = torch.from_numpy(np.concatenate([images for images, _ in train]).reshape(-1, 3, 32, 32))
+    assert torch.equal(data.arrays.x_train, expected) and data.input_shape == (3, 32, 32)
+    assert data.arrays.y_train.tolist() == [label for _, labels in train for label in labels]
+    assert torch.equal(data.arrays.x_test, torch.from_numpy(written["test_batch"][0].reshape(-1, 3, 32, 32)))
+    assert data.num_classes == 10 and data.pixel_mean is not None  # CIFAR's pipeline normalises
