@@ -41,8 +41,10 @@ def load_state_dict(path: Path, what: str, remedy: str = "delete it to rebuild i
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:  # torch's own text advises weights_only=False: never for a file we read
-        raise CacheError(f"{what} {path} holds objects other than tensors and plain values; {remedy}") from error
-    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        if "Unsupported global" in str(error):  # a pickle of objects: a checkpoint, but not of plain tensors
+            raise CacheError(f"{what} {path} holds objects other than tensors and plain values; {remedy}") from error
+        raise CacheError(f"{what} {path} is unreadable (not a file torch.save wrote); {remedy}") from error
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, IndexError, KeyError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CacheError(f"{what} {path} is unreadable ({first_line}); {remedy}") from error
 

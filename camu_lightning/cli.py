@@ -16,12 +16,14 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
+from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.data.datamodule import METHOD_LINKS
+from camu_lightning.files import check_writable
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe
 from camu_lightning.report import plain
-from camu_lightning.run_folder import RecordInterruption, claim_run_folder
+from camu_lightning.run_folder import RecordInterruption, claim_run_folder, released_on_error
 from camu_lightning.sigterm import stop_on_sigterm
 from camu_lightning.terminal import console, one_line_errors, set_up_terminal
 from camu_lightning.unlearning import Unlearning
@@ -64,12 +66,8 @@ class CamuCLI(LightningCLI):
             "mia_tpr_at_1fpr). false: accuracies and the paper's mia only (camu tune's trials, whose objective reads "
             "nothing else: the SVC alone is about half of a trial's test on 2 CPUs).",
         )
-        parser.add_argument(
-            "--tune",
-            type=dict[str, dict[str, Any]] | None,
-            default=None,
-            help="Ranges `camu tune` searches (setting: {low, high[, log]} or {choices}); camu fit ignores them.",
-        )
+        tune = "Ranges `camu tune` searches (setting: {low, high[, log]} or {choices}); camu fit ignores them."
+        parser.add_argument("--tune", type=dict[str, dict[str, Any]] | None, default=None, help=tune)
         parser.set_defaults({"trainer.enable_model_summary": False})  # its FLOPs column is 0 for these networks
         parser.link_arguments("seed_everything", "data.split_seed")
         parser.link_arguments("seed_everything", "model.init_args.seed")
@@ -81,6 +79,8 @@ class CamuCLI(LightningCLI):
         `--trainer.enable_progress_bar false` or the config names its own (turning it off never means editing the
         callback list)."""
         trainer = (self.config_init[self.subcommand] if self.subcommand else self.config_init).trainer
+        check_writable(trainer.default_root_dir or ".", "trainer.default_root_dir")
+        check_writable(self.settings.cache_dir, "cache_dir")
         configured = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
         callbacks = [*filter(None, configured), RecordInterruption()]
         if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
@@ -115,7 +115,8 @@ class CamuCLI(LightningCLI):
         return self._unlearning
 
     def before_fit(self) -> None:
-        self.unlearning.before_fit()
+        with released_on_error(self.trainer):
+            self.unlearning.before_fit()
 
     def after_fit(self) -> None:
         self.unlearning.after_fit()
@@ -140,9 +141,6 @@ def main(args: list[str] | None = None) -> None:
         return import_module(COMMANDS[given[0]][0]).main(given[1:])
     set_up_terminal()
     with one_line_errors():
-        CamuCLI(
-            **CLI_CLASSES,
-            save_config_kwargs={"overwrite": True},
-            args=args,
-            parser_kwargs={"description": DESCRIPTION, "exit_on_error": False},
-        )
+        check_config_options(given)
+        parser_settings = {"description": DESCRIPTION, "exit_on_error": False}
+        CamuCLI(**CLI_CLASSES, save_config_kwargs={"overwrite": True}, args=args, parser_kwargs=parser_settings)

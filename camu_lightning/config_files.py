@@ -16,10 +16,16 @@ GROUPS = ("data", "original", "trainer", "model")  # the config's groups that ma
 def read_config(path: str | Path) -> dict[str, Any]:
     """The config file's settings with every group given as a file read in place."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config {path} does not exist")
     try:
         settings = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"config {path} is unreadable: {str(error).splitlines()[0]}") from error
+    except OSError as error:
+        raise ValueError(f"config {path} is unreadable: {error}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"config {path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
     if not isinstance(settings, dict):
         raise ValueError(f"config {path} must be a mapping of settings")
     for group in GROUPS:
@@ -27,3 +33,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if isinstance(value, str) and value.endswith((".yaml", ".yml")):
             settings[group] = read_config(path.parent / value)
     return settings
+
+
+def check_config_options(args: list[str]) -> None:
+    """Read every `--config`/`-c` file of a command line (and the files it names), so that a missing or malformed
+    one is named in a one-line error before the parser reports it as `config: invalid value`."""
+    for index, arg in enumerate(args):
+        if arg in ("--config", "-c") and index + 1 < len(args):
+            read_config(args[index + 1])
+        elif arg.startswith("--config="):
+            read_config(arg.removeprefix("--config="))

@@ -57,3 +57,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+def check_writable(folder: str | Path, setting: str) -> None:
+    """Refuse, before anything runs, a folder that cannot be created or written: one line naming the setting."""
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{setting} {folder} cannot be created: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{setting} {folder} is not writable: {existing} does not let this user write in it")

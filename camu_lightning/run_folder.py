@@ -3,6 +3,8 @@ is interrupted, so that nothing reading the folders takes an unfinished run for 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -50,3 +52,16 @@ class RecordInterruption(L.Callback):
                 "global_step": trainer.global_step,
             },
         )
+
+
+@contextmanager
+def released_on_error(trainer: L.Trainer) -> Iterator[None]:
+    """A run refused before it trained anything (a bad setting, checkpoint or cache entry) leaves no empty
+    `version_N/` behind: the folder it claimed is removed while it holds nothing."""
+    try:
+        yield
+    except BaseException:
+        folder = Path(trainer.log_dir) if trainer.logger is not None and trainer.is_global_zero else None
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise

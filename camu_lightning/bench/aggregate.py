@@ -45,15 +45,29 @@ def summarise(values: list[float]) -> Summary:
     return Summary(len(array), float(array.mean()), float(array.std()), half)
 
 
+ROW_KEYS = ("dataset", "scenario", "method_key", "seed", "config_hash", "metrics")
+
+
+def read_row(path: Path) -> dict[str, Any]:
+    """One row, checked: an unreadable file, or JSON that is not a row, is a one-line error naming the file."""
+    try:
+        row = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"row {path} is unreadable ({error}); delete it to rerun its cell") from error
+    if not isinstance(row, dict):
+        raise ValueError(
+            f"row {path} is a JSON {type(row).__name__}, not a row (an object); delete it to rerun its cell"
+        )
+    missing = [key for key in ROW_KEYS if key not in row]
+    if missing or not isinstance(row["metrics"], dict):
+        what = f"lacks {', '.join(missing)}" if missing else "has metrics that are not an object"
+        raise ValueError(f"row {path} {what}, so it is not a row; delete it to rerun its cell")
+    return row
+
+
 def read_rows(results: Path) -> list[dict[str, Any]]:
-    """Every row under the results folder (unreadable files are named in the error)."""
-    rows = []
-    for path in sorted(results.glob("*/*/*/seed*.json")):
-        try:
-            rows.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"row {path} is unreadable ({error}); delete it to rerun its cell") from error
-    return rows
+    """Every row under the results folder (a file that is not a row is named in the error)."""
+    return [read_row(path) for path in sorted(results.glob("*/*/*/seed*.json"))]
 
 
 def table_metrics(scenario: str) -> tuple[str, ...]:

@@ -26,8 +26,9 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from camu_lightning.bench.aggregate import read_row
 from camu_lightning.bench.grid import Cell, cells, read_grid
-from camu_lightning.files import write_json
+from camu_lightning.files import check_writable, write_json
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
 ROW_VERSION = 1
@@ -77,9 +78,12 @@ def machine() -> dict[str, Any]:
 def finished(cell: Cell, results: Path) -> bool:
     """Whether the cell's row exists for its current config hash (a row of another hash is rerun)."""
     path = results / cell.row
+    if not path.exists():
+        return False
     try:
-        return json.loads(path.read_text()).get("config_hash") == cell.config_hash
-    except (OSError, json.JSONDecodeError):
+        return read_row(path)["config_hash"] == cell.config_hash
+    except ValueError as error:  # a truncated file or JSON that is not a row: said, and its cell is rerun
+        console.print(f"{error}: rerunning it", highlight=False, soft_wrap=True)
         return False
 
 
@@ -144,6 +148,9 @@ def run_grid(options: argparse.Namespace) -> list[str]:
     """Every missing row; returns the failures' messages."""
     grid_cells = cells(read_grid(Path(options.grid)), Path(options.configs))
     results, logs = Path(options.results), Path(options.logs)
+    if not options.dry_run:  # before any run: an unwritable folder is one line, not a traceback after the first run
+        check_writable(results, "--results")
+        check_writable(logs, "--logs")
     todo = [cell for cell in grid_cells if not finished(cell, results)]
     console.print(f"grid: {len(grid_cells)} cells, {len(grid_cells) - len(todo)} rows current (skipped), "
                   f"{len(todo)} to run", highlight=False)  # fmt: skip

@@ -113,6 +113,9 @@ class CaMU(UnlearningMethod):
         self.frozen_embeddings.clear()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
+        """camu.md's two steps on one batch of tuples and one of S, each with its own Adam:
+        1. representation: L_KL = w_rkl * KL(e0(x_r) || e(x_r)) + w_ckl * KL(e0(x_cf) || e(x_f));
+        2. output, with fresh forwards: L_CE = w_rce * CE(z(x_r), y_r) + w_cce * CE(z(x_f), y_cf)."""
         tuples, remain = batch.get("counterfactual"), batch["remain_sample"]
         kl_optimizer, ce_optimizer = self.optimizers()
         losses = {}
