@@ -18,12 +18,14 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.aggregate import read_row
@@ -33,11 +35,20 @@ from camu_lightning.terminal import console, print_error, set_up_terminal
 
 ROW_VERSION = 1
 RUNNING: set[subprocess.Popen] = set()  # this process's runs in flight, stopped with the grid
+STOPPING = threading.Event()  # set when the grid is stopped: a queued cell then starts no run
+
+
+class Claimed(Exception):
+    """The cell is being run by another `camu bench` on the same results folder (or was finished by it)."""
 
 
 def run_process(command: list[str], log, quiet: bool) -> int:
-    """A run's process to its end (its exit status), known to `stop_runs_on_sigterm` meanwhile."""
-    process = subprocess.Popen(command, stdout=log if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    """A run's process to its end (its exit status), known to `stop_runs` meanwhile."""
+    if STOPPING.is_set():
+        raise RuntimeError("not started: the grid was stopped")
+    # A session of its own: Ctrl-C reaches the grid alone, which ends its runs (SIGTERM: exit 143, no traceback).
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if quiet else {}
+    process = subprocess.Popen(command, start_new_session=True, **output)
     RUNNING.add(process)
     try:
         return process.wait()
@@ -45,13 +56,19 @@ def run_process(command: list[str], log, quiet: bool) -> int:
         RUNNING.discard(process)
 
 
+def stop_runs() -> None:
+    """No queued cell starts a run from now on, and the runs in flight are ended (they would otherwise run on as
+    orphans, holding the cores, with no grid left to write their rows)."""
+    STOPPING.set()
+    for process in list(RUNNING):
+        process.terminate()
+
+
 def stop_runs_on_sigterm() -> None:
-    """SIGTERM (`kill`, a scheduler's stop) ends the runs in flight with the grid: they would otherwise run on as
-    orphans, holding the cores, with no grid left to write their rows. (Ctrl-C reaches them through the terminal.)"""
+    """SIGTERM (`kill`, a scheduler's stop) stops the grid as Ctrl-C does, with exit status 143."""
 
     def stop(signum: int, frame) -> None:
-        for process in list(RUNNING):
-            process.terminate()
+        stop_runs()
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -88,6 +105,24 @@ def finished(cell: Cell, results: Path) -> bool:
 
 
 def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
+    """The cell, claimed for the run (a lock file beside its row: another `camu bench` on the same results skips it;
+    the operating system frees the claim of a process that dies), unless another process finished it meanwhile."""
+    claim = results / cell.row.parent / f".{cell.row.name}.claim"
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(claim)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise Claimed(f"{cell.row} is being run by another camu bench") from None
+    try:
+        if finished(cell, results):
+            raise Claimed(f"{cell.row} was finished by another camu bench")
+        return run_claimed_cell(cell, results, logs, quiet)
+    finally:
+        lock.release()
+
+
+def run_claimed_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
     """One `camu fit` in a process of its own, then the cell's row; raises with the run's last line on failure."""
     # The running interpreter, not a `camu` script beside it: a checkout used without installing it has none.
     command = [sys.executable, "-m", "camu_lightning", *cell.command(logs)]
@@ -161,17 +196,34 @@ def run_grid(options: argparse.Namespace) -> list[str]:
     # Retrains first: every later run of the same split then finds its gap partner.
     phases = [[c for c in todo if c.method == "retrain"], [c for c in todo if c.method != "retrain"]]
     failures: list[str] = []
+    written = claimed = 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        task = progress.add_task("grid", total=len(todo))
-        for phase in filter(None, phases):
-            for cell, result in outcomes(phase, options, results, logs, pool):
-                progress.update(task, description=str(cell.row.with_suffix("")))
-                try:
-                    result()
-                except Exception as error:  # a failed cell is reported; the grid goes on
-                    failures.append(str(error).splitlines()[0])
-                progress.advance(task)
+    try:
+        with Progress(*columns, console=console) as progress, ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            task = progress.add_task("grid", total=len(todo))
+            try:
+                for phase in filter(None, phases):
+                    for cell, result in outcomes(phase, options, results, logs, pool):
+                        progress.update(task, description=str(cell.row.with_suffix("")))
+                        try:
+                            result()
+                            written += 1
+                        except Claimed:
+                            claimed += 1
+                        except Exception as error:  # a failed cell is reported; the grid goes on
+                            failures.append(str(error).splitlines()[0])
+                        progress.advance(task)
+            except BaseException:  # Ctrl-C or SIGTERM: nothing queued starts, the runs in flight end
+                stop_runs()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        console.print(f"stopped: {written} rows written, {len(todo) - written - claimed} cells left to run "
+                      "(the same command resumes)", highlight=False)  # fmt: skip
+        raise SystemExit(code) from None
+    skipped = f"; {claimed} run by another camu bench on {results}" if claimed else ""
+    console.print(f"grid: {written} rows written{skipped}", highlight=False)
     return failures
 
 
