@@ -20,6 +20,7 @@ from torch.utils.data import TensorDataset
 from camu_lightning import UnlearningDataModule, WithEmbedding, unlearn
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.cli import main
+from camu_lightning.config_files import read_config
 from camu_lightning.methods import NetworkFactory, UnlearningMethod
 from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.models import CNN
@@ -101,7 +102,7 @@ def cli_run(tmp_path: Path, dataset: Path, method: str) -> dict:
 def api_run(tmp_path: Path, dataset: Path, method: str, retrain: dict | None) -> dict:
     """The same run built by hand from Python: the config file read as plain YAML, no CLI and no
     `limit_train_batches` (SISA's config sets it; the method needs no such setting)."""
-    settings = yaml.safe_load((REPO / CONFIGS[method]).read_text())
+    settings = read_config(REPO / CONFIGS[method])
     seed = settings["seed_everything"]
     L.seed_everything(seed)
     data = UnlearningDataModule(**(settings["data"] | {"dataset": str(dataset), "eval_batch_size": 16}))
@@ -222,7 +223,7 @@ def test_the_data_module_takes_map_style_datasets_with_the_npz_paths_numbers(tmp
 
 
 def test_a_method_defined_outside_the_package_runs_through_the_api_and_camu_fit(tmp_path: Path, tiny_npz: Path):
-    recipe = yaml.safe_load((REPO / "configs/mnist_ngrad.yaml").read_text())
+    recipe = read_config(REPO / "configs/mnist_ngrad.yaml")
     cli_args = ["fit", "--config", str(REPO / "configs/mnist_ngrad.yaml"), "--model", "tests.test_api.GradientAscent",
                 "--model.init_args.lr=0.01", "--model.init_args.batch_size=8", "--data.dataset", str(tiny_npz),
                 "--data.eval_batch_size=16", "--original.epochs=2", "--trainer.max_epochs=2",
@@ -296,3 +297,26 @@ def test_the_cifar_path_reads_torchvisions_on_disk_format(tmp_path: Path, monkey
     assert data.arrays.y_train.tolist() == [label for _, labels in train for label in labels]
     assert torch.equal(data.arrays.x_test, torch.from_numpy(written["test_batch"][0].reshape(-1, 3, 32, 32)))
     assert data.num_classes == 10 and data.pixel_mean is not None  # CIFAR's pipeline normalises
+
+
+def test_an_image_folder_is_decoded_once_into_the_data_modules_tensors(tmp_path: Path) -> None:
+    """torchvision's ImageFolder (PIL images in class folders) as the train and test sets: pixels and labels arrive
+    as written, and the class count is the folder count."""
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for split in ("train", "test"):
+        for label, name in enumerate(("cat", "dog", "eel")):
+            (tmp_path / split / name).mkdir(parents=True)
+            for index in range(4):
+                image = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+                Image.fromarray(image).save(tmp_path / split / name / f"{index}.png")
+                pixels[(split, label, index)] = image
+    train, test = ImageFolder(str(tmp_path / "train")), ImageFolder(str(tmp_path / "test"))
+    data = UnlearningDataModule(train=train, test=test, forget_classes=[2], mia_attack_size=4)
+    assert data.num_classes == 3 and data.input_shape == (3, 6, 6) and len(data.split.forget) == 4
+    expected = np.stack([pixels[("train", label, index)] for label in range(3) for index in range(4)])
+    assert torch.equal(data.arrays.x_train, torch.from_numpy(expected).permute(0, 3, 1, 2))
+    assert data.arrays.y_train.tolist() == [label for label in range(3) for _ in range(4)]

@@ -136,6 +136,7 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
         assert (tmp_path / "docs" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # 30-40 s of processes (make test-all): the fast suite keeps under 5 minutes
 def test_a_grid_runs_through_submitit_and_a_rerun_skips_its_rows(tmp_path: Path, tiny_npz: Path, capsys) -> None:
     overrides = ["--data.dataset", str(tiny_npz), "--original.epochs", "2", "--trainer.max_epochs", "1",
                  "--data.eval_batch_size", "16", "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
@@ -216,7 +217,7 @@ def test_sigterm_stops_the_runs_in_flight_with_the_grid(tmp_path: Path) -> None:
     import threading
     import time
 
-    from camu_lightning.bench.run import RUNNING, run_process, stop_runs_on_sigterm
+    from camu_lightning.bench.run import RUNNING, STOPPING, run_process, stop_runs_on_sigterm
 
     before = signal.getsignal(signal.SIGTERM)
     try:
@@ -231,8 +232,11 @@ def test_sigterm_stops_the_runs_in_flight_with_the_grid(tmp_path: Path) -> None:
             signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
         waiting.join(timeout=10)
         assert stopped.value.code == 128 + signal.SIGTERM and codes == [-signal.SIGTERM] and not RUNNING
+        with pytest.raises(RuntimeError, match="not started: the grid was stopped"):  # a queued cell starts nothing
+            run_process([sys.executable, "-c", "pass"], subprocess.DEVNULL, True)
     finally:
         signal.signal(signal.SIGTERM, before)
+        STOPPING.clear()
 
 
 def test_the_relearn_section_names_the_methods_whose_forget_accuracy_fell(tmp_path: Path) -> None:

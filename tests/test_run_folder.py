@@ -22,6 +22,7 @@ def fit_when_all_are_ready(barrier, args: list[str]) -> None:
     main(args)
 
 
+@pytest.mark.slow  # 30-40 s of processes (make test-all): the fast suite keeps under 5 minutes
 def test_runs_started_together_get_their_own_folders_and_train_the_original_once(tmp_path, tiny_npz) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(4)

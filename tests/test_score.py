@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from camu_lightning.cli import main
+from camu_lightning.config_files import read_config
 from camu_lightning.metrics.forget_quality import forget_quality
 from camu_lightning.score import split_options
 from tests.test_cli import REPO, run_camu
@@ -87,7 +88,7 @@ def test_bad_input_is_one_line(tmp_path: Path, tiny_npz: Path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         run_score(tmp_path, tiny_npz, "configs/mnist_finetune.yaml", "--models", "2")
     assert stop.value.code == 2 and "--models must be >= 3" in capsys.readouterr().err
-    other_network = yaml.safe_load((REPO / "configs" / "mnist_retrain.yaml").read_text())
+    other_network = read_config(REPO / "configs" / "mnist_retrain.yaml")
     other_network["model"]["init_args"]["network"] = {
         "class_path": "camu_lightning.models.ResNet18",
         "init_args": {"stem": "cifar32"},

@@ -45,7 +45,7 @@ def summarise(values: list[float]) -> Summary:
     return Summary(len(array), float(array.mean()), float(array.std()), half)
 
 
-ROW_KEYS = ("dataset", "scenario", "method_key", "seed", "config_hash", "metrics")
+ROW_KEYS = ("dataset", "scenario", "method_key", "seed", "metrics")
 
 
 def read_row(path: Path) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def finished(cell: Cell, results: Path) -> bool:
     if not path.exists():
         return False
     try:
-        return read_row(path)["config_hash"] == cell.config_hash
+        return read_row(path).get("config_hash") == cell.config_hash
     except ValueError as error:  # a truncated file or JSON that is not a row: said, and its cell is rerun
         console.print(f"{error}: rerunning it", highlight=False, soft_wrap=True)
         return False
