@@ -80,6 +80,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
     assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia", *ATTACK_KEYS}
 
 
+@pytest.mark.slow  # 10 s of DDP processes per method (make test-all); the evaluation's DDP test stays in make test
 @pytest.mark.parametrize("method", DISTRIBUTABLE)
 def test_every_distributable_method_trains_under_ddp_with_ranks_in_step(method, tmp_path, tiny_npz) -> None:
     cli = instantiated_cli("--config", str(REPO / mnist_config(method)), "--data.dataset", str(tiny_npz))
