@@ -99,6 +99,7 @@ class CamuCLI(LightningCLI):
         """The run's before- and after-fit work (the Python API's), built once the model, data and trainer exist."""
         if not hasattr(self, "_unlearning"):
             settings, init = self.settings, self.config_init[self.subcommand] if self.subcommand else self.config_init
+            tuned = any("tuned" in str(path) for path in settings.get("config") or [])  # a configs/tuned/ file
             self._unlearning = Unlearning(
                 self.model,
                 self.datamodule,
@@ -111,6 +112,7 @@ class CamuCLI(LightningCLI):
                 relearn_epochs=settings.relearn_epochs,
                 network=settings.model.init_args.network.as_dict(),
                 config=plain(settings.as_dict()),
+                labels={"variant": "tuned" if tuned else "default"},
             )
         return self._unlearning
 

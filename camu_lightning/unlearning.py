@@ -23,6 +23,7 @@ from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, cache_key, w
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.files import write_json
+from camu_lightning.hparams_view import log_to_hparams_view
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, on_one_device
 from camu_lightning.preparation import check_run, prepare_method, store_unlearned
@@ -71,6 +72,7 @@ class Unlearning:
         relearn_epochs: fine-tune the unlearned model on D_r this many epochs and report the relearning curve.
         network: the network's config for cache keys (default: from the method's hyperparameters).
         config: the run's settings, stored in results.json.
+        labels: more settings of the run for TensorBoard's HParams view (`camu fit`: the config's variant).
         verbose: print the split and the results table.
     """
 
@@ -87,6 +89,7 @@ class Unlearning:
         relearn_epochs: int = 0,
         network: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
+        labels: dict[str, Any] | None = None,
         verbose: bool = True,
     ) -> None:
         if relearn_epochs < 0:
@@ -101,6 +104,7 @@ class Unlearning:
         self.cache = CheckpointCache(cache_dir) if cache_dir is not None else NoCache()
         self.stronger_attacks, self.relearn_epochs = stronger_attacks, relearn_epochs
         self.network, self.config, self.verbose = network or network_config(method), config, verbose
+        self.labels = labels or {}
         self.seed = int(method.hparams.seed)
         self.results: dict[str, Any] = {}
 
@@ -215,6 +219,7 @@ class Unlearning:
                 method.network, datamodule, recipe_lr, self.relearn_epochs, self.nested_trainer_settings()
             )
         results = with_gaps(results, self.retrain_candidates())
+        log_to_hparams_view(trainer.logger, results, dict(method.hparams), self.labels)
         if self.config is not None:
             results["config"] = self.config
         if self.results_dir is not None:

@@ -259,6 +259,9 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
                        for r in rows})  # fmt: skip
     wall = sum(r.get("wall_s", 0.0) for r in rows)
     lines += [f"Rows: {len(rows)}; machines: {'; '.join(machines)}; summed run wall time {wall / 3600:.2f} h.", ""]
+    lines += ["The runs behind the rows, where `camu bench` ran them: `tensorboard --logdir lightning_logs/bench`; its "
+              "HPARAMS tab lists every run's settings (method, variant, dataset, scenario, seed, `model/*`) beside its "
+              "final numbers (`final/*`: accuracies, attacks, avg_gap, ToW, RTE), to sort and filter.", ""]  # fmt: skip
     lines += sittings(rows)
     for (dataset, scenario), methods in sorted(grouped.items()):
         lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
