@@ -117,10 +117,11 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| CaMU | mnist5k | 4 | 0.2500 | 0.2000 | 0.5000 |" in text
     assert (tmp_path / "docs" / "figures" / "forget_quality_mnist5k_camu_N4.png").read_bytes()[:4] == b"\x89PNG"
-    # The paper's layout: Retrain and CaMU columns (std ddof 0); the ablation and the relearn study are not columns.
-    assert "| metric | Retrain | CaMU |\n" in text
-    assert "|---|---|---|\n| seeds | 2 | 2 |\n" in text  # each column's seed files, above its means
-    assert "| mia | 51.00 ± 1.00 | 51.00 ± 4.00 |\n" in text
+    # A method per row (std ddof 0), its seed count first; the ablation and the relearn study are not rows here.
+    header = "| method | seeds | acc_remain | acc_forget | acc_test | mia | time_unlearn_s | time_prepare_s |\n"
+    assert header + "|---|---|---|---|---|---|---|---|\n| Retrain | 2 | 99.00 ± 0.00 | 97.00 ± 1.00 |" in text
+    assert "| CaMU | 2 | 99.00 ± 0.00 | 99.00 ± 0.00 | 97.00 ± 0.00 | 51.00 ± 4.00 | 12.50 ± 7.50 | — |\n" in text
+    assert max(line.count("|") - 1 for line in text.splitlines() if line.startswith("|")) <= 10  # fits a page
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
     # Each grid names its own missing cells: the relearn study has CaMU's row but not Retrain's.

@@ -71,21 +71,24 @@ def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
 def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None) -> list[str]:
     keys = [key for key in ordered(methods) if plain(key) and key not in ABLATIONS]  # ablations: RQ2's table
     seeds = sorted({seed for seeds in methods.values() for seed in seeds})
-    metrics = [*table_metrics(scenario), *ATTACK_KEYS, "time_unlearn_s", "time_prepare_s"]
-    layout = [["seeds", *(str(len(methods[k])) for k in keys)]]  # columns may hold fewer seeds than the table
-    layout += [[metric, *(summarise([m.get(metric) for m in methods[k].values()]).text() for k in keys)]
-              for metric in metrics]  # fmt: skip
-    gaps = [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in GAP_COLUMNS)]
-            for k in keys if k != "retrain"]  # fmt: skip
-    count = f"Seeds {seeds} (row `seeds`: how many each column holds); mean ± std (ddof 0) over them; percentages."
+
+    def rows(columns, wanted=keys) -> list[list[str]]:  # a method per row, mean ± std over its seeds per column
+        return [[display(k), *(summarise([m.get(c) for m in methods[k].values()]).text() for c in columns)]
+                for k in wanted]  # fmt: skip
+
+    paper = [*table_metrics(scenario), "time_unlearn_s", "time_prepare_s"]
+    main_rows = [[row[0], str(len(methods[k])), *row[1:]] for k, row in zip(keys, rows(paper), strict=True)]
+    count = f"Seeds {seeds} (column `seeds`: how many each method holds); mean ± std (ddof 0) over them; percentages."
     lines = [f"## {dataset}, {scenario}", "", count, ""]
-    lines += markdown_table(["metric", *(display(k) for k in keys)], layout) + [""]
+    lines += markdown_table(["method", "seeds", *paper], main_rows) + [""]
+    lines += ["The stronger membership-inference attacks (metrics.md section 5):", ""]
+    lines += markdown_table(["method", *ATTACK_KEYS], rows(ATTACK_KEYS)) + [""]
     lines += [
         "Gaps to the Retrain of the same seed, per seed then aggregated (RTE: Retrain's time / the method's "
         "unlearning time; rte_with_prepare also counts the training-time state of SISA and Unroll):",
         "",
     ]
-    lines += markdown_table(["method", *GAP_COLUMNS], gaps) + [""]
+    lines += markdown_table(["method", *GAP_COLUMNS], rows(GAP_COLUMNS, [k for k in keys if k != "retrain"])) + [""]
     lines += ablation_table(methods, scenario) + relearn_section(methods, dataset, scenario, docs)
     lines += fast_preset(methods, dataset, scenario, docs, presets)
     figures = docs / "figures"
