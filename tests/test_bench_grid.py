@@ -122,6 +122,9 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert header + "|---|---|---|---|---|---|---|---|\n| Retrain | 2 | 99.00 ± 0.00 | 97.00 ± 1.00 |" in text
     assert "| CaMU | 2 | 99.00 ± 0.00 | 99.00 ± 0.00 | 97.00 ± 0.00 | 51.00 ± 4.00 | 12.50 ± 7.50 | — |\n" in text
     assert max(line.count("|") - 1 for line in text.splitlines() if line.startswith("|")) <= 10  # fits a page
+    # The summary opens the report: rank, avg_gap, RTE (Retrain 100 s / CaMU 5 and 20 s: 20x and 5x) and ToW.
+    assert text.index("## Summary") < text.index("## mnist, random")
+    assert "| method | mnist random |\n|---|---|\n| CaMU | 1. 1.25 ± 0.25; 12.5×; ToW 0.98 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
     # Each grid names its own missing cells: the relearn study has CaMU's row but not Retrain's.
@@ -257,3 +260,26 @@ def test_the_relearn_section_names_the_methods_whose_forget_accuracy_fell(tmp_pa
     text = "\n".join(relearn_section(methods, "mnist", "class0", tmp_path))
     assert "so |Δ| there is a loss, not a regain: SCRUB." in text
     assert (tmp_path / "figures" / "mnist_class0_relearn.png").is_file()
+
+
+def test_the_summary_ranks_each_methods_better_variant_in_the_papers_setting_order() -> None:
+    from camu_lightning.bench.report import summary_section
+
+    def seeds(gap: float, rte: float) -> dict[int, dict[str, float]]:
+        return {1: {"avg_gap": gap - 0.5, "rte": rte, "tow": 0.9}, 2: {"avg_gap": gap + 0.5, "rte": rte, "tow": 0.9}}
+
+    grouped = {
+        ("fashion_mnist", "random"): {"camu": seeds(1.0, 5.0), "ngrad": seeds(4.0, 2.0)},
+        ("mnist", "class0"): {"camu": seeds(3.0, 5.0), "ngrad": seeds(9.0, 2.0), "ngrad_tuned": seeds(2.0, 4.0)},
+        ("mnist", "random"): {"retrain": {1: {}}, "camu": seeds(1.0, 5.0), "camu_remove": seeds(0.1, 1.0),
+                              "camu_max_epochs1": seeds(0.1, 50.0), "sisa": {1: {"avg_gap": 3.0, "rte": 9.0,
+                              "rte_with_prepare": 0.5, "tow": 0.8}}},
+    }  # fmt: skip
+    lines = summary_section(grouped)
+    table = lines[lines.index("| method | mnist random | mnist class0 | fashion_mnist random |") :]
+    # Mean ranks: CaMU (1 + 2 + 1) / 3, NGrad (1 + 2) / 2, SISA 2; ablation, sweep point and Retrain are not ranked.
+    camu = ("1. 1.00 ± 0.50; 5.0×; ToW 0.90", "2. 3.00 ± 0.50; 5.0×; ToW 0.90", "1. 1.00 ± 0.50; 5.0×; ToW 0.90")
+    assert table[2] == "| CaMU | " + " | ".join(camu) + " |"
+    assert table[3] == "| NGrad | — | 1. 2.00 ± 0.50 (tuned); 4.0×; ToW 0.90 | 2. 4.00 ± 0.50; 2.0×; ToW 0.90 |"
+    assert table[4] == "| SISA | 2. 3.00; 0.5×; ToW 0.80 | — | — |"  # one seed; RTE with its preparation
+    assert len(table) == 6 and table[5] == ""
