@@ -36,25 +36,31 @@ def epsilon_histogram(epsilons: np.ndarray, num_models: int, title: str, path: P
     return path
 
 
-def gap_bars(methods: dict[str, dict[int, dict[str, float]]], metrics: tuple[str, ...], title: str, path: Path) -> Path:
-    """Each method's gap to Retrain per table metric: mean over seeds, population std as the error bar."""
-    names = [name for name in methods if name != "retrain"]
-    figure, axes = plt.subplots(
-        figsize=(max(6.0, 1.4 * len(metrics) * max(1, len(names)) / 3), 4.0), layout="constrained"
-    )
-    width = 0.8 / max(1, len(names))
-    for index, name in enumerate(names):
-        gaps = [[seed.get(f"gap_{metric}") for seed in methods[name].values()] for metric in metrics]
-        means = [np.mean([g for g in values if g is not None]) if any(g is not None for g in values) else np.nan
-                 for values in gaps]  # fmt: skip
-        spreads = [np.std([g for g in values if g is not None]) if any(g is not None for g in values) else 0.0
-                   for values in gaps]  # fmt: skip
-        axes.bar(np.arange(len(metrics)) + index * width, means, width, yerr=spreads, label=name, capsize=2)
-    axes.axhline(0, color="black", linewidth=0.8)
-    axes.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
-    axes.set_ylabel("method − Retrain (points)")
-    axes.set_title(title)
-    axes.legend(fontsize=7, ncols=2)
+def gap_heatmap(
+    methods: dict[str, dict[int, dict[str, float]]],
+    metrics: tuple[str, ...],
+    title: str,
+    path: Path,
+    limit: float = 10.0,
+) -> Path:
+    """Method x metric: each method's gap to Retrain (method − Retrain, points, mean over seeds) written in its cell,
+    coloured on a diverging scale that saturates at ±`limit`, so a wrecked default does not wash out the rest; the
+    last column is avg_gap (mean |gap|)."""
+    names = list(methods)
+    columns = [f"gap_{metric}" for metric in metrics] + ["avg_gap"]
+    values = np.array([[np.mean([seed[c] for seed in methods[name].values() if c in seed] or [np.nan])
+                        for c in columns] for name in names])  # fmt: skip
+    figure, axes = plt.subplots(figsize=(1.1 * len(columns) + 2.6, 0.32 * len(names) + 1.3), layout="constrained")
+    axes.imshow(np.clip(values, -limit, limit), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for row, column in np.ndindex(values.shape):
+        value = values[row, column]
+        text = "—" if np.isnan(value) else f"{value:+.2f}" if column < len(metrics) else f"{value:.2f}"
+        axes.text(column, row, text, ha="center", va="center", fontsize=7,
+                  color="white" if abs(value) > 0.6 * limit else "black")  # fmt: skip
+    axes.set_xticks(range(len(columns)), [*metrics, "avg_gap"], fontsize=8)
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.xaxis.tick_top()
+    axes.set_title(title, fontsize=9)
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
     return path
