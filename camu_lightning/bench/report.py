@@ -150,24 +150,26 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
     lines += fast_preset(methods, dataset, scenario, docs, presets)
     figures = docs / "figures"
     stem = f"{dataset}_{scenario}"
-    gap_heatmap(
-        {display(k): methods[k] for k in keys if k != "retrain"},
-        table_metrics(scenario),
-        f"{dataset} {scenario}: method − Retrain (points, mean over seeds)",
-        figures / f"{stem}_gaps.png",
-    )
+    compared = {display(k): methods[k] for k in keys if k != "retrain"}
+    if compared:
+        title = f"{dataset} {scenario}: method − Retrain (points, mean over seeds)"
+        gap_heatmap(compared, table_metrics(scenario), title, figures / f"{stem}_gaps.png")
     points = {display(k): (float(np.mean([m["time_unlearn_s"] + m.get("time_prepare_s", 0.0)
                                            for m in methods[k].values()])),
                            float(np.mean([m.get("avg_gap", np.nan) for m in methods[k].values()])))
               for k in keys if k != "retrain"}  # fmt: skip
     retrain_time = float(np.mean([m["time_unlearn_s"] for m in methods.get("retrain", {}).values()] or [np.nan]))
     efficiency_frontier(points, retrain_time, f"{dataset} {scenario}: closeness vs time", figures / f"{stem}_time.png")
+    if compared:
+        lines += [
+            f"![gaps](figures/{stem}_gaps.png)",
+            "",
+            "*Which methods stay close to Retrain, metric by metric? Each cell: method − Retrain in points, mean "
+            "over seeds (the last column: avg_gap, mean |gap|); the colour saturates at ±10 points, the number is "
+            "exact.*",
+            "",
+        ]
     lines += [
-        f"![gaps](figures/{stem}_gaps.png)",
-        "",
-        "*Which methods stay close to Retrain, metric by metric? Each cell: method − Retrain in points, mean over "
-        "seeds (the last column: avg_gap, mean |gap|); the colour saturates at ±10 points, the number is exact.*",
-        "",
         f"![frontier](figures/{stem}_time.png)",
         "",
         "*avg_gap against unlearning time plus any training-time preparation (SISA, Unroll; log axis); Retrain is "
