@@ -172,8 +172,9 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
     lines += [
         f"![frontier](figures/{stem}_time.png)",
         "",
-        "*avg_gap against unlearning time plus any training-time preparation (SISA, Unroll; log axis); Retrain is "
-        "the star at gap 0: lower left is better.*",
+        "*Which methods are both close to Retrain and fast? avg_gap against unlearning time plus any training-time "
+        "preparation (SISA, Unroll; log axis); Retrain is the star at gap 0: lower left is better; a triangle on the "
+        "top edge is off the chart, its gap in the legend.*",
         "",
     ]
     return lines
