@@ -93,17 +93,28 @@ def efficiency_frontier(
     return path
 
 
-def relearn_curves(curves: dict[str, dict[str, list[float]]], title: str, path: Path) -> Path:
+def relearn_curves(curves: dict[str, dict[str, list[float]]], title: str, path: Path, limit: float = 5.0) -> Path:
     """|Δacc_forget| and |Δacc_remain| per relearning epoch (means over seeds), one line per method (paper
-    Figures 4-5)."""
-    figure, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained", sharex=True)
-    for name, curve in curves.items():
-        for axis, key in zip(axes, ("acc_forget", "acc_remain"), strict=True):
-            axis.plot(range(len(curve[key])), np.abs(curve[key]), marker="o", markersize=3, label=name)
-    for axis, key in zip(axes, ("acc_forget", "acc_remain"), strict=True):
-        axis.set_xlabel("relearning epoch on D_r")
-        axis.set_ylabel(f"|Δ{key}| (points)")
-    axes[0].legend(fontsize=7)
+    Figures 4-5). Top row: Retrain, CaMU and every method within `limit` points throughout, on a scale where their
+    differences show; bottom row (when any): the rest, on their own scale."""
+    always = ("Retrain", "CaMU")
+    largest = {
+        name: max(abs(v) for v in (*curve["acc_forget"], *curve["acc_remain"])) for name, curve in curves.items()
+    }
+    close = {name: curve for name, curve in curves.items() if name in always or largest[name] <= limit}
+    apart = {name: curve for name, curve in curves.items() if name not in close}
+    rows = [(f"Retrain, CaMU and methods within {limit:g} points", close)]
+    rows += [(f"beyond {limit:g} points", apart)] if apart else []
+    figure, axes = plt.subplots(len(rows), 2, figsize=(11.0, 3.4 * len(rows)), layout="constrained", squeeze=False)
+    for row, (label, group) in enumerate(rows):
+        for column, key in enumerate(("acc_forget", "acc_remain")):
+            axis = axes[row][column]
+            for name, curve in group.items():
+                axis.plot(range(len(curve[key])), np.abs(curve[key]), marker="o", markersize=3, label=name)
+            axis.set_title(f"|Δ{key}|: {label}", fontsize=9)
+            axis.set_xlabel("relearning epoch on D_r")
+            axis.set_ylabel("points")
+        axes[row][1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.suptitle(title)
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)

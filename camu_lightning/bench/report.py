@@ -204,8 +204,10 @@ def relearn_section(methods, dataset: str, scenario: str, docs: Path) -> list[st
     path = docs / "figures" / f"{dataset}_{scenario}_relearn.png"
     relearn_curves(curves, f"{dataset} {scenario}: relearning on D_r", path)
     lines = [f"![relearn](figures/{path.name})", "",
-             "*RQ3: |Δ accuracy| on D_f and D_r per epoch of fine-tuning the unlearned model on D_r (mean over "
-             "seeds); a model that forgot regains D_f no faster than Retrain.*", ""]  # fmt: skip
+             "*RQ3: does the unlearned model regain D_f faster than Retrain when fine-tuned on D_r? |Δ accuracy| on "
+             "D_f and D_r per epoch (mean over seeds); top: Retrain, CaMU and the methods within 5 points, on a scale "
+             "where they differ; bottom: the rest on their own scale. A model that forgot regains D_f no faster than "
+             "Retrain.*", ""]  # fmt: skip
     # The paper plots |Δ|: a fall reads like a regain. A model that still knew D_f loses it on D_r alone (on class
     # removal D_r holds no row of the class), which says it had not forgotten, not that it relearns.
     falls = [name for name, curve in curves.items() if curve["acc_forget"][-1] < -RELEARN_FALL_POINTS]
