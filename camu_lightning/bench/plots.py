@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 
 import matplotlib.pyplot as plt  # noqa: E402 -- after choosing the backend
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from camu_lightning.files import atomic_write  # noqa: E402
 
@@ -88,6 +89,39 @@ def efficiency_frontier(
     axes.set_ylabel("avg_gap to Retrain (points)")
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path
+
+
+def overview_frontiers(
+    panels: dict[str, tuple[dict[str, tuple[float, float]], float]], path: Path, limit: float = 10.0
+) -> Path:
+    """One efficiency panel per setting, side by side, with one legend: a method keeps its colour and marker in every
+    panel (its name without "(tuned)"); the gap axis of each panel ends above its largest gap under `limit`."""
+    names = sorted({name.removesuffix(" (tuned)") for points, _ in panels.values() for name in points})
+    colours, markers = plt.get_cmap("tab20").colors, "osDvP<>phX"
+    style = {name: (colours[i % len(colours)], markers[(i + i // len(colours)) % len(markers)])
+             for i, name in enumerate(names)}  # fmt: skip
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 2.2, 3.6), layout="constrained",
+                                squeeze=False)  # fmt: skip
+    for axis, (title, (points, retrain_time)) in zip(axes[0], panels.items(), strict=True):
+        finite = {name: point for name, point in points.items() if np.isfinite(point[1])}
+        top = 1.15 * max([gap for _, gap in finite.values() if gap <= limit] or [1.0])
+        for name, (seconds, gap) in finite.items():
+            colour, marker = style[name.removesuffix(" (tuned)")]
+            axis.scatter(seconds, min(gap, top), s=36, color=colour, marker="^" if gap > top else marker,
+                         clip_on=False)  # fmt: skip
+        axis.scatter([retrain_time], [0.0], marker="*", s=150, color="black", clip_on=False, zorder=3)
+        axis.set_ylim(0, top)
+        axis.set_xscale("log")
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("time (s, log)", fontsize=8)
+    axes[0][0].set_ylabel("avg_gap to Retrain (points)")
+    # Legend entries drawn from the styles: a method's first point may be an off-the-chart triangle.
+    handles = [Line2D([], [], linestyle="", marker=style[name][1], color=style[name][0], label=name) for name in names]
+    handles.append(Line2D([], [], linestyle="", marker="*", markersize=11, color="black", label="Retrain"))
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     plt.close(figure)
     return path
