@@ -124,6 +124,9 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert max(line.count("|") - 1 for line in text.splitlines() if line.startswith("|")) <= 10  # fits a page
     # The summary opens the report: rank, avg_gap, RTE (Retrain 100 s / CaMU 5 and 20 s: 20x and 5x) and ToW.
     assert text.index("## Summary") < text.index("## mnist, random")
+    first_screen = "\n".join(text.splitlines()[:40])  # the summary, forget quality and the claims' verdicts
+    assert "Forget quality F where measured (mnist5k, N = 4;" in first_screen
+    assert "- **CaMU is the most stable under relearning**" in first_screen
     assert "| method | mnist random |\n|---|---|\n| CaMU | 1. 1.25 ± 0.25; 12.5×; ToW 0.98 |\n" in text
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
