@@ -75,10 +75,12 @@ def table_metrics(scenario: str) -> tuple[str, ...]:
 
 
 def per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[int, dict[str, float]]]]:
-    """{(dataset, scenario): {method_key: {seed: metrics plus gaps to that seed's Retrain}}}."""
+    """{(dataset, scenario): {method_key: {seed: metrics plus gaps to that seed's Retrain, and `sitting`: the boot id
+    of the machine that ran the row (None before it was recorded)}}}."""
     grouped: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
-    for row in rows:
-        grouped[(row["dataset"], row["scenario"])][row["method_key"]][row["seed"]] = dict(row["metrics"])
+    for row in rows:  # the boot id rides along: times compare only within one sitting (camu report's presets)
+        metrics = dict(row["metrics"]) | {"sitting": row.get("machine", {}).get("boot")}
+        grouped[(row["dataset"], row["scenario"])][row["method_key"]][row["seed"]] = metrics
     for (_, scenario), methods in grouped.items():
         retrain = methods.get("retrain", {})
         for key, seeds in methods.items():
