@@ -27,7 +27,7 @@ import torch
 import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from camu_lightning.bench.grid import method_of
+from camu_lightning.bench.grid import TUNED_CLASS, method_of
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
 from camu_lightning.config_files import read_config
 from camu_lightning.files import atomic_write
@@ -37,7 +37,7 @@ from camu_lightning.terminal import console, one_line_errors, print_error, set_u
 
 SCENARIOS = {
     "random": [],  # the config's own random removal (10 %)
-    "class": ["--data.forget_fraction", "null", "--data.forget_classes", "[0]"],
+    "class": ["--data.forget_fraction", "null", "--data.forget_classes", f"[{TUNED_CLASS}]"],
 }
 TUNING_SEED = 0
 HEARTBEAT_S = 60  # a running trial's heartbeat
@@ -156,7 +156,7 @@ def tuned_config(config: Path, scenario: str, best: optuna.FrozenTrial, header: 
     settings = read_config(config)  # complete: the tuned config runs alone from configs/tuned/
     settings.pop("tune", None)
     if scenario == "class":
-        settings["data"] |= {"forget_fraction": None, "forget_classes": [0]}
+        settings["data"] |= {"forget_fraction": None, "forget_classes": [TUNED_CLASS]}
     for name, value in best.params.items():
         *parents, leaf = name.split(".")
         node = settings

@@ -35,11 +35,15 @@ def test_grid_cells_run_retrain_first_with_each_scenarios_forget_set(tmp_path: P
     class_ngrad = next(c for c in found if c.scenario == "class3" and c.method == "ngrad")
     assert class_ngrad.overrides[2:] == ("--data.forget_fraction", "null", "--data.forget_classes", "[3]")
     assert str(class_ngrad.row) == "mnist/class3/ngrad/seed1.json"
-    # A tuned cell exactly where configs/tuned/ has the config (mnist_random_ngrad.yaml); none for class 3: left out.
-    tuned = [c for c in found if c.variant == "tuned"]
-    assert [(c.scenario, c.method, c.seed, Path(c.config).name) for c in tuned] == [
-        ("random", "ngrad", 1, "mnist_random_ngrad.yaml"), ("random", "ngrad", 2, "mnist_random_ngrad.yaml"),
+    # A tuned cell exactly where configs/tuned/ has the config; class 3 takes the class-0 search's settings (the
+    # searches run on class 0), with class 3 to forget; CaMU, never searched in this tree, has none: left out.
+    tuned = [c for c in found if c.variant == "tuned" and c.seed == 1]
+    assert [(c.scenario, c.method, Path(c.config).name) for c in tuned] == [
+        ("random", "ngrad", "mnist_random_ngrad.yaml"), ("class3", "ngrad", "mnist_class0_ngrad.yaml"),
     ]  # fmt: skip
+    assert tuned[1].overrides[2:] == ("--data.forget_classes", "[3]") and str(tuned[1].row) == (
+        "mnist/class3/ngrad_tuned/seed1.json"
+    )
     defaults = [c for c in found if c.variant == "default"]
     # The hash follows what decides the numbers, never where the data lives.
     moved = read_grid(write_grid(tmp_path / "moved.yaml", root="/elsewhere", forget_class=3))
@@ -131,7 +135,7 @@ def test_report_from_synthetic_rows(tmp_path: Path) -> None:
     assert "| CaMU | 1.25 ± 0.25 |" in text  # avg_gap over seeds
     assert "Honest text." in text and "None: every cell has its row." in text
     # Each grid names its own missing cells: the relearn study has CaMU's row but not Retrain's.
-    assert f"## Missing cells of {study_grid}\n\n- mnist/random/retrain_relearn/seed1\n\n" in text
+    assert f"## Missing cells of {study_grid}\n\n- mnist/random/retrain_relearn: seed 1\n\n" in text
     # Seed 2's Retrain and CaMU ran in two boots; the ablation rows share seed 1's.
     assert "Sittings (machine boots): 2 recorded; 0 rows predate the record." in text
     assert "rows): mnist random seed 2." in text
@@ -325,3 +329,58 @@ def test_the_readme_gets_the_summary_table_between_its_markers_and_nothing_else(
     with pytest.raises(ValueError, match="--readme .*bare.md: needs one line <!-- camu report: summary -->"):
         build(results, tmp_path / "docs", [], REPO / "configs", readme=bare)
     assert bare.read_text() == "no markers\n" and not (tmp_path / "docs" / "reproduction.md").exists()
+
+
+def test_blocks_fractions_and_classes_make_the_appendix_cells(tmp_path: Path) -> None:
+    path = tmp_path / "appendix.yaml"
+    path.write_text(yaml.safe_dump({
+        "seeds": [1], "root": "data", "forget_fractions": [0.15, 0.2], "forget_class": [1, 2],
+        "blocks": [{"datasets": ["mnist"], "methods": ["camu", "retrain"]},
+                   {"datasets": ["mnist"], "scenarios": ["class"], "methods": ["ngrad"], "variants": ["tuned"]}],
+    }))  # fmt: skip
+    found = cells(read_grid(path), REPO / "configs")
+    rows = [str(c.row.parent) for c in found]
+    assert rows == ["mnist/random15/retrain", "mnist/random15/camu", "mnist/random20/retrain", "mnist/random20/camu",
+                    "mnist/class1/retrain", "mnist/class1/camu", "mnist/class2/retrain", "mnist/class2/camu",
+                    "mnist/class1/ngrad_tuned", "mnist/class2/ngrad_tuned"]  # fmt: skip
+    by_row = {str(c.row.parent): c for c in found}
+    assert by_row["mnist/random20/camu"].overrides == ("--data.root", "data", "--data.forget_fraction", "0.2")
+    # CaMU's class recipe and the class-0 search already remove a class: only which one is passed.
+    assert Path(by_row["mnist/class2/camu"].config).name == "mnist_camu_class.yaml"
+    assert by_row["mnist/class2/camu"].overrides[2:] == ("--data.forget_classes", "[2]")
+    assert Path(by_row["mnist/class1/ngrad_tuned"].config).name == "mnist_class0_ngrad.yaml"
+    assert by_row["mnist/class1/retrain"].overrides[2:] == (
+        "--data.forget_fraction", "null", "--data.forget_classes", "[1]",
+    )  # fmt: skip
+    # The repository's appendix grid: 8 settings x 3 seeds, every block's config present.
+    appendix = cells(read_grid(REPO / "configs" / "bench" / "appendix.yaml"), REPO / "configs")
+    assert {c.scenario for c in appendix} == {"random15", "random20", "class1", "class2"} and len(appendix) == 102
+    for bad, message in (({"forget_fractions": [15]}, "forget_fractions must be"),
+                         ({"forget_class": ["one"]}, "forget_class must be"),
+                         ({"blocks": [{"datasets": ["mnist"], "colour": 1}]}, "a block has unknown keys")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            read_grid(write_grid(tmp_path / "bad.yaml", **bad))
+
+
+def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    appendix = [
+        row("retrain", 1, scenario="random15", time_unlearn_s=100.0),
+        row("camu", 1, scenario="random15", mia=46.0, time_unlearn_s=10.0),
+        row("retrain", 1, scenario="class2", acc_test_remain=99.0, acc_test_forget=0.0, time_unlearn_s=80.0),
+        row("camu", 1, scenario="class2", acc_test_remain=97.0, acc_test_forget=0.0, time_unlearn_s=8.0),
+    ]
+    for r in [*synthetic_rows(), *appendix]:
+        path = results / r["dataset"] / r["scenario"] / r["method_key"] / f"seed{r['seed']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+    text = build(results, tmp_path / "docs", [], REPO / "configs").read_text()
+    summary = text[text.index("## Summary") : text.index("## mnist, random")]
+    assert "random15" not in summary and "| method | mnist random |" in summary  # the main table alone
+    appendix_part = text[text.index("## Appendix") :]
+    assert "| method | mnist random15 | mnist class2 |" in appendix_part
+    # random15 is a random removal (a mia gap of 4 over its 4 table metrics: 1.00); class2 a class one (an
+    # acc_test_remain gap of 2 over its 3: 0.67); Retrain's times over CaMU's: 10x both.
+    assert "| CaMU | 1. 1.00; 10.0×; ToW 1.00 | 1. 0.67; 10.0×; ToW 1.00 |" in appendix_part
+    assert appendix_part.index("## mnist, random15") < appendix_part.index("## mnist, class2")
+    assert "| method | seeds | acc_test_remain | acc_test_forget | mia | time_unlearn_s |" in appendix_part

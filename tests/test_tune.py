@@ -127,5 +127,5 @@ def test_a_tuned_config_lands_where_the_grid_looks_for_it(tmp_path, stem) -> Non
     method = method_of(Path(f"configs/{stem}.yaml"), "mnist")
     assert "_class" not in method and stem.startswith(f"mnist_{method}")
     (tmp_path / "tuned" / f"mnist_class0_{method}.yaml").write_text("{}")  # the name `camu tune` writes
-    config, _ = config_of(tmp_path, "mnist", "class", "class0", method, "tuned", 0)
+    config, _ = config_of(tmp_path, "mnist", "class", method, "tuned")
     assert config == tmp_path / "tuned" / f"mnist_class0_{method}.yaml"

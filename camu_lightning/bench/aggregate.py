@@ -71,7 +71,7 @@ def read_rows(results: Path) -> list[dict[str, Any]]:
 
 
 def table_metrics(scenario: str) -> tuple[str, ...]:
-    return RANDOM_TABLE if scenario == "random" else CLASS_TABLE
+    return RANDOM_TABLE if scenario.startswith("random") else CLASS_TABLE  # random, random15, ...; class0, ...
 
 
 def per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[int, dict[str, float]]]]:
@@ -86,7 +86,7 @@ def per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict
         for key, seeds in methods.items():
             for seed, metrics in seeds.items():
                 if key != "retrain" and seed in retrain:
-                    metrics |= gaps_to_retrain(metrics, retrain[seed], scenario != "random")
+                    metrics |= gaps_to_retrain(metrics, retrain[seed], not scenario.startswith("random"))
     return grouped
 
 

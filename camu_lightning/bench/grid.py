@@ -2,16 +2,22 @@
 
     datasets: [mnist, fashion_mnist]
     scenarios: [random, class]      # random: the configs' 10 %; class: every sample of `forget_class`
+    forget_fractions: [0.15, 0.2]   # optional: random removal of these fractions instead (rows under random15, ...)
     methods: [retrain, camu, ngrad]  # configs/<dataset>_<method>.yaml (class removal: <dataset>_<method>_class if any)
     variants: [default, tuned]       # tuned: configs/tuned/<dataset>_<scenario>_<method>.yaml, where one exists
     seeds: [1, 2, 3]
     root: ../shared/data             # data.root of every run
-    forget_class: 0
+    forget_class: 0                  # or a list, [1, 2]: one scenario per class (rows under class1, class2)
     overrides: []                    # more `camu fit` options for every run
     sweep: {method: camu, setting: trainer.max_epochs, values: [1, 2, 3]}   # optional: one cell per value,
                                      # rows named <method>_max_epochs<value> (the fast-preset study)
     label: relearn                   # optional: rows named <method>_<label>, for a study whose overrides measure
                                      # more than the paper's tables (RQ3's --relearn_epochs) beside the plain rows
+    blocks: [{datasets: [mnist], methods: [l1_sparse], variants: [tuned]}, ...]   # optional: several grids in
+                                     # one file, each block's keys over the file's own
+
+A tuned variant uses the config searched on the main table's setting (`configs/tuned/<dataset>_random_<method>.yaml`
+for any random fraction, `..._class0_...` for any class), since searches run on random 10 % and class 0 only.
 
 Each cell is one `camu fit`; its row is `results/<dataset>/<scenario>/<method>[_tuned]/seed<k>.json`. A cell's
 config hash covers what decides its numbers (the config file's settings, the overrides, the seed, the package's
@@ -34,14 +40,16 @@ from camu_lightning.config_files import read_config
 
 SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")
-GRID_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "overrides", "sweep",
-             "label"}  # fmt: skip
+TUNED_CLASS = 0  # `camu tune --scenario class` searches on the removal of this class
+BLOCK_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "forget_fractions",
+              "overrides", "sweep", "label"}  # fmt: skip
+GRID_KEYS = BLOCK_KEYS | {"blocks"}
 
 
 @dataclass(frozen=True)
 class Cell:
     dataset: str
-    scenario: str  # "random" or "class<c>"
+    scenario: str  # "random" (the configs' 10 %), "random<percent>" or "class<c>"
     method: str  # the config's method name, e.g. "ngrad"
     variant: str
     seed: int
@@ -88,15 +96,27 @@ class Cell:
 
 
 def read_grid(path: Path) -> dict[str, Any]:
-    """The grid file, checked: unknown keys, scenarios and variants are refused by name."""
+    """The grid file, checked: unknown keys, scenarios and variants are refused by name. Returned as its blocks
+    (a file without `blocks:` is one), each complete."""
     try:
         grid = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"grid file {path} is unreadable: {str(error).splitlines()[0]}") from error
-    if not isinstance(grid, dict) or not {"datasets", "methods", "seeds"} <= grid.keys():
+    if not isinstance(grid, dict):
         raise ValueError(f"grid file {path} must set datasets, methods and seeds")
     if unknown := set(grid) - GRID_KEYS:
         raise ValueError(f"grid file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(GRID_KEYS)}")
+    blocks = grid.pop("blocks", [{}])
+    if not (isinstance(blocks, list) and blocks and all(isinstance(block, dict) for block in blocks)):
+        raise ValueError(f"grid file {path}: blocks must be a list of mappings, got {blocks!r}")
+    return {"blocks": [checked_block(path, grid | block) for block in blocks]}
+
+
+def checked_block(path: Path, grid: dict[str, Any]) -> dict[str, Any]:
+    if not {"datasets", "methods", "seeds"} <= grid.keys():
+        raise ValueError(f"grid file {path} must set datasets, methods and seeds (in the file or each block)")
+    if unknown := set(grid) - BLOCK_KEYS:
+        raise ValueError(f"grid file {path}: a block has unknown keys {sorted(unknown)}; allowed: {sorted(BLOCK_KEYS)}")
     grid = {"scenarios": ["random", "class"], "variants": ["default"], "root": "data", "forget_class": 0,
             "overrides": []} | grid  # fmt: skip
     for key, allowed in (("scenarios", SCENARIOS), ("variants", VARIANTS)):
@@ -104,30 +124,53 @@ def read_grid(path: Path) -> dict[str, Any]:
             raise ValueError(f"grid {key} {bad} unknown; choose from: {', '.join(allowed)}")
     if not all(isinstance(seed, int) for seed in grid["seeds"]):
         raise ValueError(f"grid seeds must be integers, got {grid['seeds']}")
+    classes = grid["forget_class"] if isinstance(grid["forget_class"], list) else [grid["forget_class"]]
+    if not (classes and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes)):
+        raise ValueError(f"grid forget_class must be a class index or a list of them, got {grid['forget_class']}")
+    fractions = grid.get("forget_fractions")
+    if fractions is not None and not (isinstance(fractions, list) and fractions and
+                                      all(isinstance(f, float) and 0 < f < 1 for f in fractions)):  # fmt: skip
+        raise ValueError(f"grid forget_fractions must be a list of fractions in (0, 1), e.g. [0.15, 0.2]: {fractions}")
     sweep = grid.get("sweep")
     if sweep is not None and not (isinstance(sweep, dict) and set(sweep) == {"method", "setting", "values"}):
         raise ValueError(f"grid sweep must be {{method, setting, values}}, got {sweep}")
     label = grid.get("label", "")
     if not (isinstance(label, str) and re.fullmatch(r"([a-z][a-z0-9]*)?", label)):
         raise ValueError(f"grid label must be a lower-case word, e.g. relearn (a row-name suffix), got {label!r}")
-    return grid
+    return grid | {"forget_class": classes}
+
+
+def removals(block: dict[str, Any], scenario: str) -> list[tuple[str, list[str]]]:
+    """(row folder, `camu fit` options) of each removal a block's scenario stands for: the configs' own random
+    10 % ("random"), each of `forget_fractions` ("random15"), or each class of `forget_class` ("class1")."""
+    forget = ["--data.forget_fraction", "null", "--data.forget_classes"]
+    if scenario == "class":
+        return [(f"class{c}", [*forget, f"[{c}]"]) for c in block["forget_class"]]
+    fractions = block.get("forget_fractions")
+    if fractions is None:
+        return [("random", [])]
+    return [(f"random{round(100 * f):d}", ["--data.forget_fraction", str(f)]) for f in fractions]
 
 
 def cells(grid: dict[str, Any], configs: Path) -> list[Cell]:
-    """Every cell of the grid, each scenario's Retrains first (so later runs find their gap partner)."""
+    """Every cell of the grid, block by block, each scenario's Retrains first (so later runs find their gap
+    partner)."""
     found = []
-    for dataset in grid["datasets"]:
-        for scenario in grid["scenarios"]:
-            label = "random" if scenario == "random" else f"class{grid['forget_class']}"
-            for method in sorted(grid["methods"], key=lambda name: name != "retrain"):
-                for variant in grid["variants"]:
-                    config, extra = config_of(configs, dataset, scenario, label, method, variant, grid["forget_class"])
-                    if config is None:
-                        continue
-                    overrides = ("--data.root", str(grid["root"]), *extra, *grid["overrides"])
-                    for suffix, more in sweep_points(grid.get("sweep"), method):
-                        found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more), suffix,
-                                       grid.get("label", "")) for s in grid["seeds"]]  # fmt: skip
+    for block in grid["blocks"]:
+        for dataset in block["datasets"]:
+            for scenario in block["scenarios"]:
+                for label, removal in removals(block, scenario):
+                    for method in sorted(block["methods"], key=lambda name: name != "retrain"):
+                        for variant in block["variants"]:
+                            config, own = config_of(configs, dataset, scenario, method, variant)
+                            if config is None:
+                                continue
+                            # A config of its own for the scenario (CaMU's class recipe) already removes a class.
+                            options = removal[2:] if own and scenario == "class" else removal
+                            overrides = ("--data.root", str(block["root"]), *options, *block["overrides"])
+                            for suffix, more in sweep_points(block.get("sweep"), method):
+                                found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more),
+                                               suffix, block.get("label", "")) for s in block["seeds"]]  # fmt: skip
     return found
 
 
@@ -145,17 +188,17 @@ def method_of(config: Path, dataset: str) -> str:
     return config.stem.removeprefix(f"{dataset}_").removesuffix("_class")
 
 
-def config_of(
-    configs: Path, dataset: str, scenario: str, label: str, method: str, variant: str, forget_class: int
-) -> tuple[Path | None, list[str]]:
-    """(config, scenario options) of a cell; no config for a tuned variant nobody tuned (the cell is left out)."""
-    forget = ["--data.forget_fraction", "null", "--data.forget_classes", f"[{forget_class}]"]
+def config_of(configs: Path, dataset: str, scenario: str, method: str, variant: str) -> tuple[Path | None, bool]:
+    """(config, whether it is the scenario's own) of a cell; no config for a tuned variant nobody tuned (the cell
+    is left out). A scenario's own config (CaMU's class-removal recipe, a class-0 search) already sets the
+    scenario's kind: only the class to forget is passed."""
     if variant == "tuned":
-        tuned = configs / "tuned" / f"{dataset}_{label}_{method}.yaml"
-        return (tuned, [] if scenario == "random" else forget[2:]) if tuned.is_file() else (None, [])
+        searched_on = "random" if scenario == "random" else f"class{TUNED_CLASS}"
+        tuned = configs / "tuned" / f"{dataset}_{searched_on}_{method}.yaml"
+        return (tuned, True) if tuned.is_file() else (None, False)
     if scenario == "class" and (own := configs / f"{dataset}_{method}_class.yaml").is_file():
-        return own, forget[2:]  # CaMU (and its ablations) has a class-removal recipe of its own
+        return own, True  # CaMU (and its ablations) has a class-removal recipe of its own
     config = configs / f"{dataset}_{method}.yaml"
     if not config.is_file():
         raise ValueError(f"no config {config} for grid method '{method}'")
-    return config, forget if scenario == "class" else []
+    return config, False
