@@ -171,7 +171,7 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
     """Every model's record (cached or trained now), then F, the utility-adjusted score and the files."""
     shared, method_only = split_options(fit_options)
     retrain_config = options.retrain_config or str(retrain_config_beside(Path(options.config)))
-    probe = build_run(["--config", options.config, *shared, *method_only])
+    probe = build_run(["--config", options.config, *shared, *method_only, *QUIET_RUN])  # claims no version_N
     method_name, num_models = type(probe.model).__name__, options.models
     fixed = fixed_forget_set(probe, probe.settings.cache_dir)
     pairing = probe.unlearning.keys.pairing() | {"seed": None}

@@ -38,9 +38,11 @@ def records(tmp_path: Path) -> list[dict]:
     return [torch.load(path, weights_only=True) for path in files]
 
 
-def test_doing_nothing_scores_zero_and_a_rerun_trains_nothing(tmp_path: Path, tiny_npz: Path) -> None:
+def test_doing_nothing_scores_zero_and_a_rerun_trains_nothing(tmp_path: Path, tiny_npz: Path, monkeypatch) -> None:
     control = ("--model.init_args.lr", "0", "--trainer.max_epochs", "1")
+    monkeypatch.chdir(tmp_path)  # the default root of a run's folders
     first = run_score(tmp_path, tiny_npz, "configs/mnist_finetune.yaml", *control)
+    assert not (tmp_path / "lightning_logs").exists()  # a study writes only its --out folder, no empty version_N
     # lr 0 leaves every run equal to the original: a constant side, epsilon 50 on every example, F = 0 (section 9).
     epsilons = np.load(tmp_path / "study" / "epsilons.npy")
     assert epsilons.shape == (NUM_FORGET,) and np.all(epsilons == 50.0) and first["epsilons"] == epsilons.tolist()
