@@ -417,7 +417,7 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
     summary = summary_section(main) if main else []
     readme_text = None if readme is None else readme_with_summary(readme, summary)  # checked before any write
     lines += summary + forget_quality_line(results)
-    lines += claims_section(main, list(main), display) + overview_figure(main, docs)
+    lines += claims_section(main, list(main), display, better_variants(main)) + overview_figure(main, docs)
     machines = sorted({f"{r['machine']['device']} ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']})"
                        for r in rows})  # fmt: skip
     wall = sum(r.get("wall_s", 0.0) for r in rows)
