@@ -430,7 +430,7 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
         lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
     diff = {key: value for key, value in average_diff(main).items() if plain(key)}
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
-    lines += markdown_table(["method", "Average Diff"], [[display(k), f"{v:.2f}"] for k, v in diff.items()]) + [""]
+    lines += markdown_table(["method", "Average Diff"], [[display(k), f"{diff[k]:.2f}"] for k in ordered(diff)]) + [""]
     if appendix:
         lines += summary_section(appendix, "## Appendix: the paper's Tables 8–11 settings (random 15 % and 20 %, "
                                  "classes 1 and 2)")  # fmt: skip
