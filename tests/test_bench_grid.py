@@ -13,7 +13,7 @@ import yaml
 
 from camu_lightning.bench.aggregate import average_diff, per_seed, summarise
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.report import build
+from camu_lightning.bench.report import build, forget_quality_line
 from camu_lightning.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -388,3 +388,21 @@ def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path:
     assert "| CaMU | 1. 1.00; 10.0×; ToW 1.00 | 1. 0.67; 10.0×; ToW 1.00 |" in appendix_part
     assert appendix_part.index("## mnist, random15") < appendix_part.index("## mnist, class2")
     assert "| method | seeds | acc_test_remain | acc_test_forget | mia | time_unlearn_s |" in appendix_part
+
+
+def test_forget_quality_studies_of_one_methods_variants_stay_apart(tmp_path: Path) -> None:
+    """The recipe's, the tuned config's and the fast preset's studies are all CaMU: each keeps its own F, and a
+    variant's larger study (N = 8) replaces its smaller one (N = 4) only."""
+    folder = tmp_path / "forget_quality" / "mnist5k"
+    folder.mkdir(parents=True)
+    studies = {
+        "camu_N4": ("configs/mnist_camu.yaml", 4, 0.1),
+        "camu_N8": ("configs/mnist_camu.yaml", 8, 0.2),
+        "camu_tuned_N8": ("configs/tuned/mnist_random_camu.yaml", 8, 0.3),
+        "camu_fast_N8": ("configs/mnist_camu_fast.yaml", 8, 0.05),
+    }
+    for stem, (config, models, quality) in studies.items():
+        study = {"method": "CaMU", "dataset": "mnist5k", "models": models, "forget_quality": quality, "config": config}
+        (folder / f"{stem}.json").write_text(json.dumps(study))
+    line = forget_quality_line(tmp_path)[0]
+    assert line.endswith("): CaMU (tuned) 0.3, CaMU 0.2, CaMU (fast preset) 0.05.")

@@ -175,19 +175,28 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
     ]
 
 
+def study_label(study: dict) -> str:
+    """A forget-quality study's method as the tables name it: a config under configs/tuned/ adds "(tuned)", a preset
+    beside the recipe (configs/mnist_camu_fast.yaml) "(fast preset)", so that variants of one method stay apart."""
+    config = Path(study.get("config", ""))
+    if config.parent.name == "tuned":
+        return f"{study['method']} (tuned)"
+    return study["method"] + (" (fast preset)" if config.stem.endswith("_fast") else "")
+
+
 def forget_quality_line(results: Path) -> list[str]:
     """The summary's forget quality: each method's F from its largest `camu score` study (N models), where
     measured; those studies run on their own data set, named here."""
     largest: dict[str, dict] = {}
     for path in sorted(results.glob("forget_quality/**/*.json")):
         study = json.loads(path.read_text())
-        if study["models"] >= largest.get(study["method"], {"models": 0})["models"]:
-            largest[study["method"]] = study
+        if study["models"] >= largest.get(study_label(study), {"models": 0})["models"]:
+            largest[study_label(study)] = study
     if not largest:
         return []
     scores = sorted(largest.values(), key=lambda study: -study["forget_quality"])
     where = sorted({f"{Path(study['dataset']).stem}, N = {study['models']}" for study in scores})
-    text = ", ".join(f"{study['method']} {study['forget_quality']:.3g}" for study in scores)
+    text = ", ".join(f"{study_label(study)} {study['forget_quality']:.3g}" for study in scores)
     return [f"Forget quality F where measured ({'; '.join(where)}; higher: harder to tell from Retrain; Retrain "
             f"against its own second set of models is the ceiling at that N): {text}.", ""]  # fmt: skip
 
@@ -371,13 +380,13 @@ def forget_quality_section(results: Path, docs: Path) -> list[str]:
         study = json.loads(path.read_text())
         numbers = [f"{study[key]:.4f}" for key in ("forget_quality", "forget_quality_final", "epsilon_share_max")]
         dataset = Path(study["dataset"]).stem
-        body.append([study["method"], dataset, str(study["models"]), *numbers])
+        body.append([study_label(study), dataset, str(study["models"]), *numbers])
         if "epsilons" in study:
             figure = docs / "figures" / f"forget_quality_{dataset}_{path.stem}.png"
-            method, quality, models = study["method"], study["forget_quality"], study["models"]
+            method, quality, models = study_label(study), study["forget_quality"], study["models"]
             title = f"{method} vs Retrain on {dataset}: F = {quality:.3f}, N = {models}"
             epsilon_histogram(np.asarray(study["epsilons"]), models, title, figure)
-            figures += [f"![ε of {study['method']}](figures/{figure.name})", ""]
+            figures += [f"![ε of {method}](figures/{figure.name})", ""]
     lines = ["## Forget quality (NeurIPS 2023 challenge score, metrics.md section 9)", ""]
     lines += markdown_table(["method", "dataset", "N", "F", "F (utility-adjusted)", "share ε = 50"], body) + [""]
     if figures:
