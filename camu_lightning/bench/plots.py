@@ -23,7 +23,8 @@ def epsilon_histogram(epsilons: np.ndarray, num_models: int, title: str, path: P
     upper = 0.5 * np.arange(1, 2 * math.ceil(math.log(num_models - 1)) + 1)
     bucket = np.searchsorted(upper, epsilons, side="right")
     counts = np.bincount(bucket, minlength=len(upper) + 1)
-    labels = [f"[{edge - 0.5:g}, {edge:g})\n{0.5**i:g} pt" for i, edge in enumerate(upper)]
+    points = ["1"] + [f"1/{2**i}" for i in range(1, len(upper))]  # 1/128 reads where 0.0078125 crowds its neighbour
+    labels = [f"[{edge - 0.5:g}, {edge:g})\n{earned} pt" for earned, edge in zip(points, upper, strict=True)]
     labels.append(f"≥ {upper[-1]:g}\n0 pt")
     figure, axes = plt.subplots(figsize=(max(6.0, 0.8 * len(labels)), 4.0), layout="constrained")
     positions = np.arange(len(labels))
