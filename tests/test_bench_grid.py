@@ -13,7 +13,7 @@ import yaml
 
 from camu_lightning.bench.aggregate import average_diff, per_seed, summarise
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.report import build, forget_quality_line
+from camu_lightning.bench.report import build, forget_quality_line, summary_section
 from camu_lightning.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -406,3 +406,10 @@ def test_forget_quality_studies_of_one_methods_variants_stay_apart(tmp_path: Pat
         (folder / f"{stem}.json").write_text(json.dumps(study))
     line = forget_quality_line(tmp_path)[0]
     assert line.endswith("): CaMU (tuned) 0.3, CaMU 0.2, CaMU (fast preset) 0.05.")
+
+
+def test_a_summary_with_only_retrains_rows_says_so_instead_of_an_empty_table() -> None:
+    grouped = per_seed([row("retrain", 1, scenario="random15", time_unlearn_s=100.0)])
+    lines = summary_section(grouped, "## Appendix")
+    assert "No method has rows here yet, only Retrain (its runs go first)." in lines
+    assert not any(line.startswith("| method") for line in lines)

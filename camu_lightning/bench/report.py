@@ -170,7 +170,7 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
         "included: SISA's shards, Unroll's recorded pass) and ToW (1 = indistinguishable from Retrain). Methods in "
         "order of their mean rank.",
         "",
-        *markdown_table(header, body),
+        *(markdown_table(header, body) if body else ["No method has rows here yet, only Retrain (its runs go first)."]),
         "",
     ]
 
