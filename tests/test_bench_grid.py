@@ -392,7 +392,7 @@ def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path:
 
 def test_forget_quality_studies_of_one_methods_variants_stay_apart(tmp_path: Path) -> None:
     """The recipe's, the tuned config's and the fast preset's studies are all CaMU: each keeps its own F, and a
-    variant's larger study (N = 8) replaces its smaller one (N = 4) only."""
+    variant's larger study (N = 8) replaces its smaller one (N = 4) only; a method is named as in the tables (T-S)."""
     folder = tmp_path / "forget_quality" / "mnist5k"
     folder.mkdir(parents=True)
     studies = {
@@ -400,12 +400,14 @@ def test_forget_quality_studies_of_one_methods_variants_stay_apart(tmp_path: Pat
         "camu_N8": ("configs/mnist_camu.yaml", 8, 0.2),
         "camu_tuned_N8": ("configs/tuned/mnist_random_camu.yaml", 8, 0.3),
         "camu_fast_N8": ("configs/mnist_camu_fast.yaml", 8, 0.05),
+        "teacher_student_N8": ("configs/mnist_teacher_student.yaml", 8, 0.01),
     }
     for stem, (config, models, quality) in studies.items():
-        study = {"method": "CaMU", "dataset": "mnist5k", "models": models, "forget_quality": quality, "config": config}
+        method = "TeacherStudent" if stem.startswith("teacher") else "CaMU"  # a study names its method's class
+        study = {"method": method, "dataset": "mnist5k", "models": models, "forget_quality": quality, "config": config}
         (folder / f"{stem}.json").write_text(json.dumps(study))
     line = forget_quality_line(tmp_path)[0]
-    assert line.endswith("): CaMU (tuned) 0.3, CaMU 0.2, CaMU (fast preset) 0.05.")
+    assert line.endswith("): CaMU (tuned) 0.3, CaMU 0.2, CaMU (fast preset) 0.05, T-S 0.01.")
 
 
 def test_a_summary_with_only_retrains_rows_says_so_instead_of_an_empty_table() -> None:

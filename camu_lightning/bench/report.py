@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from camu_lightning import methods as method_classes
 from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
 from camu_lightning.bench.claims import claims_section
 from camu_lightning.bench.grid import cells, read_grid
@@ -176,12 +177,14 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
 
 
 def study_label(study: dict) -> str:
-    """A forget-quality study's method as the tables name it: a config under configs/tuned/ adds "(tuned)", a preset
-    beside the recipe (configs/mnist_camu_fast.yaml) "(fast preset)", so that variants of one method stay apart."""
+    """A forget-quality study's method as the tables name it (its class's module is its config name: TeacherStudent
+    -> teacher_student -> "T-S"): a config under configs/tuned/ adds "(tuned)", a preset beside the recipe
+    (configs/mnist_camu_fast.yaml) "(fast preset)", so that variants of one method stay apart."""
+    key = getattr(method_classes, study["method"]).__module__.rsplit(".", 1)[-1]
     config = Path(study.get("config", ""))
     if config.parent.name == "tuned":
-        return f"{study['method']} (tuned)"
-    return study["method"] + (" (fast preset)" if config.stem.endswith("_fast") else "")
+        return display(f"{key}_tuned")
+    return display(key) + (" (fast preset)" if config.stem.endswith("_fast") else "")
 
 
 def forget_quality_line(results: Path) -> list[str]:
