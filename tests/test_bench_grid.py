@@ -13,7 +13,7 @@ import yaml
 
 from camu_lightning.bench.aggregate import average_diff, per_seed, summarise
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.report import build, forget_quality_line, summary_section
+from camu_lightning.bench.report import build, forget_quality_line, scenario_section, summary_section
 from camu_lightning.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -415,3 +415,11 @@ def test_a_summary_with_only_retrains_rows_says_so_instead_of_an_empty_table() -
     lines = summary_section(grouped, "## Appendix")
     assert "No method has rows here yet, only Retrain (its runs go first)." in lines
     assert not any(line.startswith("| method") for line in lines)
+
+
+def test_a_setting_with_only_its_retrain_gets_no_gaps_table_and_no_figures(tmp_path: Path) -> None:
+    methods = per_seed([row("retrain", 1, scenario="class1", time_unlearn_s=100.0)])[("mnist", "class1")]
+    lines = scenario_section("mnist", "class1", methods, tmp_path, None)
+    assert "| Retrain | 1 |" in "\n".join(lines)  # its own accuracies and attacks still show
+    assert not any(line.startswith(("Gaps to the Retrain", "| method | avg_gap", "![")) for line in lines)
+    assert not (tmp_path / "figures").exists()

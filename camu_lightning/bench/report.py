@@ -223,36 +223,36 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
     lines += markdown_table(["method", "seeds", *paper], main_rows) + [""]
     lines += ["The stronger membership-inference attacks (metrics.md section 5):", ""]
     lines += markdown_table(["method", *ATTACK_KEYS], rows(ATTACK_KEYS)) + [""]
-    lines += [
-        "Gaps to the Retrain of the same seed, per seed then aggregated (RTE: Retrain's time / the method's "
-        "unlearning time; rte_with_prepare also counts the training-time state of SISA and Unroll):",
-        "",
-    ]
-    lines += markdown_table(["method", *GAP_COLUMNS], rows(GAP_COLUMNS, [k for k in keys if k != "retrain"])) + [""]
+    compared_keys = [k for k in keys if k != "retrain"]
+    if compared_keys:  # a setting with only its Retrain yet has no gaps to show
+        lines += [
+            "Gaps to the Retrain of the same seed, per seed then aggregated (RTE: Retrain's time / the method's "
+            "unlearning time; rte_with_prepare also counts the training-time state of SISA and Unroll):",
+            "",
+        ]
+        lines += markdown_table(["method", *GAP_COLUMNS], rows(GAP_COLUMNS, compared_keys)) + [""]
     lines += ablation_table(methods, scenario) + relearn_section(methods, dataset, scenario, docs)
     lines += fast_preset(methods, dataset, scenario, docs, presets)
+    if not compared_keys:
+        return lines
     figures = docs / "figures"
     stem = f"{dataset}_{scenario}"
-    compared = {display(k): methods[k] for k in keys if k != "retrain"}
-    if compared:
-        title = f"{dataset} {scenario}: method − Retrain (points, mean over seeds)"
-        gap_heatmap(compared, table_metrics(scenario), title, figures / f"{stem}_gaps.png")
+    compared = {display(k): methods[k] for k in compared_keys}
+    title = f"{dataset} {scenario}: method − Retrain (points, mean over seeds)"
+    gap_heatmap(compared, table_metrics(scenario), title, figures / f"{stem}_gaps.png")
     points = {display(k): (float(np.mean([m["time_unlearn_s"] + m.get("time_prepare_s", 0.0)
                                            for m in methods[k].values()])),
                            float(np.mean([m.get("avg_gap", np.nan) for m in methods[k].values()])))
-              for k in keys if k != "retrain"}  # fmt: skip
+              for k in compared_keys}  # fmt: skip
     retrain_time = float(np.mean([m["time_unlearn_s"] for m in methods.get("retrain", {}).values()] or [np.nan]))
     efficiency_frontier(points, retrain_time, f"{dataset} {scenario}: closeness vs time", figures / f"{stem}_time.png")
-    if compared:
-        lines += [
-            f"![gaps](figures/{stem}_gaps.png)",
-            "",
-            "*Which methods stay close to Retrain, metric by metric? Each cell: method − Retrain in points, mean "
-            "over seeds (the last column: avg_gap, mean |gap|); the colour saturates at ±10 points, the number is "
-            "exact.*",
-            "",
-        ]
     lines += [
+        f"![gaps](figures/{stem}_gaps.png)",
+        "",
+        "*Which methods stay close to Retrain, metric by metric? Each cell: method − Retrain in points, mean "
+        "over seeds (the last column: avg_gap, mean |gap|); the colour saturates at ±10 points, the number is "
+        "exact.*",
+        "",
         f"![frontier](figures/{stem}_time.png)",
         "",
         "*Which methods are both close to Retrain and fast? avg_gap against unlearning time plus any training-time "
