@@ -371,6 +371,7 @@ def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path:
     appendix = [
         row("retrain", 1, scenario="random15", time_unlearn_s=100.0),
         row("camu", 1, scenario="random15", mia=46.0, time_unlearn_s=10.0),
+        row("camu_fast", 1, scenario="random15", mia=44.0, time_unlearn_s=2.0),  # the preset: a row of its own
         row("retrain", 1, scenario="class2", acc_test_remain=99.0, acc_test_forget=0.0, time_unlearn_s=80.0),
         row("camu", 1, scenario="class2", acc_test_remain=97.0, acc_test_forget=0.0, time_unlearn_s=8.0),
     ]
@@ -386,6 +387,7 @@ def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path:
     # random15 is a random removal (a mia gap of 4 over its 4 table metrics: 1.00); class2 a class one (an
     # acc_test_remain gap of 2 over its 3: 0.67); Retrain's times over CaMU's: 10x both.
     assert "| CaMU | 1. 1.00; 10.0×; ToW 1.00 | 1. 0.67; 10.0×; ToW 1.00 |" in appendix_part
+    assert "| CaMU (fast preset) | 2. 1.50; 50.0×; ToW " in appendix_part  # named as the tables name it
     assert appendix_part.index("## mnist, random15") < appendix_part.index("## mnist, class2")
     assert "| method | seeds | acc_test_remain | acc_test_forget | mia | time_unlearn_s |" in appendix_part
 

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 
 import matplotlib.pyplot as plt  # noqa: E402 -- after choosing the backend
 import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from camu_lightning.files import atomic_write  # noqa: E402
@@ -86,6 +87,11 @@ def efficiency_frontier(
     axes.scatter([retrain_time], [0.0], marker="*", s=180, color="black", label="Retrain", clip_on=False, zorder=3)
     axes.set_ylim(0, top)
     axes.set_xscale("log")
+    # plain seconds at 1, 2 and 5 of each decade: the default labels every minor tick of a short span, overlapping
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    axes.xaxis.set_major_formatter(plain)
+    axes.xaxis.set_minor_locator(ticker.LogLocator(base=10, subs=(2.0, 5.0)))
+    axes.xaxis.set_minor_formatter(plain)
     axes.set_xlabel("unlearning time + training-time preparation (s, log scale)")
     axes.set_ylabel("avg_gap to Retrain (points)")
     axes.set_title(title, fontsize=10, pad=10)  # clear of the off-chart triangles on the top edge

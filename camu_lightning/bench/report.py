@@ -37,7 +37,7 @@ from camu_lightning.metrics import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
 NAMES = {  # the tables' names of the methods; a method not listed here is shown by its key
-    "retrain": "Retrain", "camu": "CaMU", "finetune": "Finetune", "ngrad": "NGrad",
+    "retrain": "Retrain", "camu": "CaMU", "camu_fast": "CaMU (fast preset)", "finetune": "Finetune", "ngrad": "NGrad",
     "boundary_shrink": "Boundary shrink", "boundary_expanding": "Boundary expanding", "teacher_student": "T-S",
     "scrub": "SCRUB", "sisa": "SISA", "unroll": "Unroll", "salun": "SalUn", "ssd": "SSD", "l1_sparse": "ℓ1-sparse",
     "camu_remove": "Remove", "camu_removeto": "Removeto",
