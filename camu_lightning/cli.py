@@ -23,7 +23,7 @@ from camu_lightning.files import check_writable
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe
 from camu_lightning.report import plain
-from camu_lightning.run_folder import RecordInterruption, claim_run_folder, released_on_error
+from camu_lightning.run_folder import RecordUnfinishedRun, claim_run_folder, released_on_error
 from camu_lightning.sigterm import stop_on_sigterm
 from camu_lightning.terminal import console, one_line_errors, set_up_terminal
 from camu_lightning.unlearning import Unlearning
@@ -75,14 +75,14 @@ class CamuCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The configured Trainer in a folder of its own, marking an interrupted run, plus a rich progress bar unless
-        `--trainer.enable_progress_bar false` or the config names its own (turning it off never means editing the
-        callback list)."""
+        """The configured Trainer in a folder of its own, marking an interrupted or diverged run, plus a rich progress
+        bar unless `--trainer.enable_progress_bar false` or the config names its own (turning it off never means
+        editing the callback list)."""
         trainer = (self.config_init[self.subcommand] if self.subcommand else self.config_init).trainer
         check_writable(trainer.default_root_dir or ".", "trainer.default_root_dir")
         check_writable(self.settings.cache_dir, "cache_dir")
         configured = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
-        callbacks = [*filter(None, configured), RecordInterruption()]
+        callbacks = [*filter(None, configured), RecordUnfinishedRun()]
         if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RichProgressBar())
         run_trainer = super().instantiate_trainer(**(kwargs | {"callbacks": callbacks}))

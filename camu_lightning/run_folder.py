@@ -1,5 +1,5 @@
 """A run's folder (`lightning_logs/version_N/`): its own even when runs start together, and marked when a run
-is interrupted, so that nothing reading the folders takes an unfinished run for a finished one."""
+is interrupted or diverges, so that nothing reading the folders takes an unfinished run for a finished one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import lightning as L
 
 from camu_lightning.files import write_json
 from camu_lightning.lightning_private import logger_version_chosen, set_logger_version
+from camu_lightning.methods.base import DivergenceError
 
 
 def claim_run_folder(trainer: L.Trainer) -> None:
@@ -35,21 +36,25 @@ def claim_run_folder(trainer: L.Trainer) -> None:
     set_logger_version(logger, version)
 
 
-class RecordInterruption(L.Callback):
-    """On Ctrl-C, write `results.json` with `"status": "interrupted"` and the epoch reached into the run's folder,
-    where a finished run writes its results (Lightning then ends the process with exit status 1)."""
+class RecordUnfinishedRun(L.Callback):
+    """On Ctrl-C or divergence, write `results.json` with `"status": "interrupted"` or `"diverged"` and the epoch
+    reached into the run's folder, where a finished run writes its results (the process then ends with exit status
+    1, or 2 after divergence's one-line error). A diverged run is an outcome of its settings, not a fault: `camu
+    bench` keeps it as the cell's row, so a grid does not rerun a seed that diverges every time."""
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, KeyboardInterrupt) or not trainer.is_global_zero:
+        if not isinstance(exception, KeyboardInterrupt | DivergenceError) or not trainer.is_global_zero:
             return
+        diverged = isinstance(exception, DivergenceError)
         folder = Path(trainer.logger.log_dir if trainer.logger is not None else trainer.default_root_dir)
         write_json(
             folder / "results.json",
             {
-                "status": "interrupted",
+                "status": "diverged" if diverged else "interrupted",
                 "method": type(pl_module).__name__,
                 "epoch": trainer.current_epoch,
                 "global_step": trainer.global_step,
+                **({"error": str(exception)} if diverged else {}),
             },
         )
 

@@ -53,3 +53,13 @@ def test_tables_take_the_gap_to_the_retrain_of_the_same_split_key(tmp_path: Path
     write_run(tmp_path / "c1", "CaMU", 0, acc_remain=95.0, split_key="A", time_unlearn_s=2.0, **metrics)
     camu = next(run for run in latest_results(tmp_path) if run["method"] == "CaMU")
     assert camu["gap_acc_remain"] == 5.0 and camu["avg_gap"] == 5.0 / 4 and camu["rte"] == 5.0
+
+
+def test_an_unfinished_run_is_not_a_tables_row(tmp_path: Path) -> None:
+    """A Ctrl-C'd or diverged run's results.json says so and holds no metrics: the newest finished run stands."""
+    write_run(tmp_path / "version_0", "NGrad", 0, acc_remain=20.0, acc_forget=1, acc_test=1, mia=1)
+    for version, status in ((1, "interrupted"), (2, "diverged")):
+        (tmp_path / f"version_{version}").mkdir()
+        (tmp_path / f"version_{version}" / "results.json").write_text(json.dumps({"status": status, "method": "NGrad"}))
+    (run,) = latest_results(tmp_path)
+    assert run["acc_remain"] == 20.0

@@ -425,3 +425,62 @@ def test_a_setting_with_only_its_retrain_gets_no_gaps_table_and_no_figures(tmp_p
     assert "| Retrain | 1 |" in "\n".join(lines)  # its own accuracies and attacks still show
     assert not any(line.startswith(("Gaps to the Retrain", "| method | avg_gap", "![")) for line in lines)
     assert not (tmp_path / "figures").exists()
+
+
+def diverged_row(method: str, seed: int, error: str) -> dict:
+    return row(method, seed) | {"metrics": {"status": "diverged", "method": "NGrad", "epoch": 0, "error": error}}
+
+
+def test_a_diverged_run_is_named_beside_its_method_and_left_out_of_the_means(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    error = "NGrad diverged at epoch 0, step 18: loss = nan; lower the learning rate"
+    tuned = [row("ngrad_tuned", 1, mia=46.0, time_unlearn_s=10.0), diverged_row("ngrad_tuned", 2, error)]
+    for r in [*synthetic_rows(), *tuned]:
+        path = results / r["dataset"] / r["scenario"] / r["method_key"] / f"seed{r['seed']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+    text = build(results, tmp_path / "docs", [], REPO / "configs").read_text()
+    # Seed 1 alone: its one gap is mia 46 - 50 over 4 metrics (1.00), Retrain's 100 s over its 10 s (10x).
+    assert "| NGrad | 1. 1.00 (tuned; seed 2 diverged); 10.0×; ToW 1.00 |\n| CaMU | 2. 1.25 ± 0.25;" in text
+    assert "| NGrad (tuned) | 1 | 99.00 | 98.00 | 97.00 | 46.00 | 10.00 | — |" in text
+    assert ("Diverged runs (kept as rows, left out of every mean above and below): NGrad (tuned) seed 2 diverged "
+            "(NGrad diverged at epoch 0, step 18: loss = nan).") in text  # fmt: skip
+
+
+def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A run that diverged wrote results.json saying so (`RecordUnfinishedRun`) and exited 2: the grid keeps it as
+    the cell's row and does not rerun it; a run that failed otherwise gets no row, even beside an older run's
+    results.json in its folder."""
+    import os
+
+    from camu_lightning.bench import run as bench_run
+
+    grid = write_grid(tmp_path / "grid.yaml", methods=["ngrad"], scenarios=["random"], seeds=[1])
+    logs, results = tmp_path / "logs", tmp_path / "results"
+    folder = cells(read_grid(grid), REPO / "configs")[0].run_folder(logs)
+    error = "NGrad diverged at epoch 0, step 3: loss = nan; lower the learning rate"
+
+    def diverging_run(command, log, quiet) -> int:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps({"status": "diverged", "method": "NGrad", "error": error}))
+        return 2
+
+    args = ["bench", "--grid", str(grid), "--results", str(results), "--logs", str(logs), "--configs",
+            str(REPO / "configs")]  # fmt: skip
+    monkeypatch.setattr(bench_run, "run_process", diverging_run)
+    main(args)
+    said = capsys.readouterr().err.replace("\n", " ")
+    assert "grid: 1 rows written (1 of them diverged runs)" in said
+    assert f"diverged: mnist/random/ngrad/seed1.json: {error} (its row records it;" in said
+    row_written = json.loads((results / "mnist/random/ngrad/seed1.json").read_text())
+    assert row_written["metrics"]["status"] == "diverged" and row_written["metrics"]["error"] == error
+    main([*args, "--dry_run"])
+    assert "1 cells, 1 rows current (skipped), 0 to run" in capsys.readouterr().err.replace("\n", " ")
+
+    (results / "mnist/random/ngrad/seed1.json").unlink()
+    os.utime(folder / "results.json", (0, 0))  # the earlier run's file, older than the next run
+    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet: 1)
+    with pytest.raises(SystemExit) as failed:
+        main(args)
+    assert failed.value.code == 1 and "failed: mnist/random/ngrad/seed1.json failed (exit 1)" in capsys.readouterr().err
+    assert not (results / "mnist/random/ngrad/seed1.json").exists()

@@ -162,7 +162,7 @@ def test_ngrad_raises_the_forget_loss_on_separable_blobs(mode, tmp_path, make_tr
     assert forget_ce(method, datamodule) > 1.5 * before
 
 
-def test_ngrad_divergence_exits_non_zero_and_reports_no_success(tmp_path, tiny_npz, capsys) -> None:
+def test_ngrad_divergence_exits_non_zero_and_marks_its_results_diverged(tmp_path, tiny_npz, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         run_camu(
             tmp_path,
@@ -177,7 +177,10 @@ def test_ngrad_divergence_exits_non_zero_and_reports_no_success(tmp_path, tiny_n
         )
     assert exit_info.value.code == 2
     assert "NGrad diverged at epoch" in capsys.readouterr().err
-    assert not list(tmp_path.glob("**/results.json"))
+    (written,) = tmp_path.glob("**/results.json")  # the outcome, marked, with no metric to take for a success
+    results = json.loads(written.read_text())
+    assert results["status"] == "diverged" and results["method"] == "NGrad" and "acc_forget" not in results
+    assert results["error"].startswith(f"NGrad diverged at epoch {results['epoch']}, step {results['global_step']}:")
 
 
 def test_boundary_shrink_targets_are_fgsm_neighbours_never_the_true_label(tiny_npz, make_trainer) -> None:

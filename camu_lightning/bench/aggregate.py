@@ -74,11 +74,25 @@ def table_metrics(scenario: str) -> tuple[str, ...]:
     return RANDOM_TABLE if scenario.startswith("random") else CLASS_TABLE  # random, random15, ...; class0, ...
 
 
+def finished_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of runs that finished; a diverged run's row holds no metrics to aggregate (`diverged_runs`)."""
+    return [row for row in rows if row["metrics"].get("status", "ok") == "ok"]
+
+
+def diverged_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[int, str]]]:
+    """{(dataset, scenario): {method_key: {seed: the run's error}}} of the rows whose run diverged."""
+    found: dict[tuple[str, str], dict[str, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        if row["metrics"].get("status") == "diverged":
+            found[(row["dataset"], row["scenario"])][row["method_key"]][row["seed"]] = row["metrics"]["error"]
+    return found
+
+
 def per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[int, dict[str, float]]]]:
     """{(dataset, scenario): {method_key: {seed: metrics plus gaps to that seed's Retrain, and `sitting`: the boot id
     of the machine that ran the row (None before it was recorded)}}}."""
     grouped: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
-    for row in rows:  # the boot id rides along: times compare only within one sitting (camu report's presets)
+    for row in finished_rows(rows):  # the boot id rides along: times compare only within one sitting (presets)
         metrics = dict(row["metrics"]) | {"sitting": row.get("machine", {}).get("boot")}
         grouped[(row["dataset"], row["scenario"])][row["method_key"]][row["seed"]] = metrics
     for (_, scenario), methods in grouped.items():

@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from camu_lightning import methods as method_classes
-from camu_lightning.bench.aggregate import Summary, average_diff, per_seed, read_rows, summarise, table_metrics
+from camu_lightning.bench.aggregate import (
+    Summary,
+    average_diff,
+    diverged_runs,
+    per_seed,
+    read_rows,
+    summarise,
+    table_metrics,
+)
 from camu_lightning.bench.claims import claims_section
 from camu_lightning.bench.grid import cells, read_grid
 from camu_lightning.bench.plots import (
@@ -139,10 +147,19 @@ def readme_with_summary(readme: Path, summary: list[str]) -> str:
     return f"{head}{README_BEGIN}\n{block}\n{README_END}{rest.split(README_END, 1)[1]}"
 
 
-def summary_section(grouped, title: str = "## Summary: which method, how close to Retrain, how fast") -> list[str]:
+def diverged_seeds(seeds) -> str:
+    """The seeds of a method variant whose runs diverged in one setting, as "seeds 2, 3 diverged"."""
+    seeds = sorted(seeds)
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} diverged"
+
+
+def summary_section(grouped, title: str = "## Summary: which method, how close to Retrain, how fast",
+                    diverged=None) -> list[str]:  # fmt: skip
     """The report's first screen: per setting, every method's better variant (default or tuned, by mean avg_gap)
     ranked by its avg_gap to Retrain, with its RTE (charging SISA's and Unroll's training-time preparation) and
-    ToW; methods ordered by their mean rank over the settings."""
+    ToW; methods ordered by their mean rank over the settings. A variant's diverged seeds are named in its cell:
+    its numbers are over the others (`diverged`: {setting: {method_key: {seed: error}}})."""
+    diverged = diverged or {}
     best = better_variants(grouped)
     settings = list(best)
     ranks = {setting: {base: rank for rank, (base, _) in enumerate(sorted(choices.items(), key=lambda c: c[1][1]), 1)}
@@ -158,7 +175,10 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
         seeds = grouped[setting][key].values()
         gap, tow = (summarise([m.get(c) for m in seeds]) for c in ("avg_gap", "tow"))
         rte = summarise([m.get("rte_with_prepare", m.get("rte")) for m in seeds])
-        variant = " (tuned)" if key.endswith("_tuned") else ""
+        notes = ["tuned"] if key.endswith("_tuned") else []
+        if seeds_diverged := diverged.get(setting, {}).get(key):
+            notes.append(diverged_seeds(seeds_diverged))
+        variant = f" ({'; '.join(notes)})" if notes else ""
         return f"{ranks[setting][base]}. {gap.text()}{variant}; {rte.mean:.1f}×; ToW {tow.mean:.2f}"
 
     header = ["method", *(f"{dataset} {scenario}" for dataset, scenario in settings)]
@@ -208,7 +228,10 @@ def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
 
 
-def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None) -> list[str]:
+def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None,
+                     diverged=None) -> list[str]:  # fmt: skip
+    """One setting: the paper's table, the attacks, the gaps to Retrain, RQ2, RQ3 and the fast preset where their
+    rows ran, and the figures; `diverged`: {method_key: {seed: error}} of its runs that diverged."""
     keys = [key for key in ordered(methods) if plain(key) and key not in ABLATIONS]  # ablations: RQ2's table
     seeds = sorted({seed for seeds in methods.values() for seed in seeds})
 
@@ -221,6 +244,11 @@ def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: 
     count = f"Seeds {seeds} (column `seeds`: how many each method holds); mean ± std (ddof 0) over them; percentages."
     lines = [f"## {dataset}, {scenario}", "", count, ""]
     lines += markdown_table(["method", "seeds", *paper], main_rows) + [""]
+    if diverged:  # an outcome, not a missing cell: said here, and the method's numbers are over its other seeds
+        errors = {key: sorted({error.split(";")[0] for error in seeds.values()}) for key, seeds in diverged.items()}
+        runs = "; ".join(f"{display(key)} {diverged_seeds(seeds)} ({', '.join(errors[key])})"
+                         for key, seeds in sorted(diverged.items()))  # fmt: skip
+        lines += [f"Diverged runs (kept as rows, left out of every mean above and below): {runs}.", ""]
     lines += ["The stronger membership-inference attacks (metrics.md section 5):", ""]
     lines += markdown_table(["method", *ATTACK_KEYS], rows(ATTACK_KEYS)) + [""]
     compared_keys = [k for k in keys if k != "retrain"]
@@ -426,7 +454,8 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
     settings = sorted(grouped, key=setting_order)
     main = {setting: grouped[setting] for setting in settings if setting[1] in MAIN_SCENARIOS}
     appendix = {setting: grouped[setting] for setting in settings if setting[1] not in MAIN_SCENARIOS}
-    summary = summary_section(main) if main else []
+    diverged = diverged_runs(rows)
+    summary = summary_section(main, diverged=diverged) if main else []
     readme_text = None if readme is None else readme_with_summary(readme, summary)  # checked before any write
     lines += summary + forget_quality_line(results)
     lines += claims_section(main, list(main), display, better_variants(main)) + overview_figure(main, docs)
@@ -439,15 +468,16 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
               "final numbers (`final/*`: accuracies, attacks, avg_gap, ToW, RTE), to sort and filter.", ""]  # fmt: skip
     lines += sittings(rows)
     for (dataset, scenario), methods in main.items():
-        lines += scenario_section(dataset, scenario, methods, docs, configs if fast_presets else None)
+        presets = configs if fast_presets else None
+        lines += scenario_section(dataset, scenario, methods, docs, presets, diverged[(dataset, scenario)])
     diff = {key: value for key, value in average_diff(main).items() if plain(key)}
     lines += ["## Average Diff (paper Table 4: MIA only, mean over cells of |method − Retrain|)", ""]
     lines += markdown_table(["method", "Average Diff"], [[display(k), f"{diff[k]:.2f}"] for k in ordered(diff)]) + [""]
     if appendix:
         lines += summary_section(appendix, "## Appendix: the paper's Tables 8–11 settings (random 15 % and 20 %, "
-                                 "classes 1 and 2)")  # fmt: skip
+                                 "classes 1 and 2)", diverged)  # fmt: skip
         for (dataset, scenario), methods in appendix.items():
-            lines += scenario_section(dataset, scenario, methods, docs, None)
+            lines += scenario_section(dataset, scenario, methods, docs, None, diverged[(dataset, scenario)])
     lines += forget_quality_section(results, docs)
     for grid, found in grid_cells.items():
         missing: dict[Path, list[int]] = {}  # a row folder per line, with the seeds it lacks

@@ -128,13 +128,17 @@ def run_claimed_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path
     command = [sys.executable, "-m", "camu_lightning", *cell.command(logs)]
     log_file = logs / cell.row.with_suffix(".log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     with log_file.open("w") as log:
         returncode = run_process(command, log, quiet)
-    if returncode != 0:
+    written = cell.run_folder(logs) / "results.json"
+    # This run's own results.json (an older run of the cell may have left one in the same folder).
+    metrics = json.loads(written.read_text()) if written.is_file() and written.stat().st_mtime >= started_at else {}
+    if returncode != 0 and metrics.get("status") != "diverged":
         last = log_file.read_text().strip().splitlines()[-1:] if quiet else []
         raise RuntimeError(f"{cell.row} failed (exit {returncode}){': ' + last[0] if last else ''}")
-    metrics = json.loads((cell.run_folder(logs) / "results.json").read_text())
+    if not metrics:
+        raise RuntimeError(f"{cell.row} failed: its run wrote no {written}")
     metrics.pop("config", None)
     row = {
         "row_version": ROW_VERSION,
@@ -196,6 +200,7 @@ def run_grid(options: argparse.Namespace) -> list[str]:
     # Retrains first: every later run of the same split then finds its gap partner.
     phases = [[c for c in todo if c.method == "retrain"], [c for c in todo if c.method != "retrain"]]
     failures: list[str] = []
+    diverged: list[str] = []
     written = claimed = 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -206,8 +211,10 @@ def run_grid(options: argparse.Namespace) -> list[str]:
                     for cell, result in outcomes(phase, options, results, logs, pool):
                         progress.update(task, description=str(cell.row.with_suffix("")))
                         try:
-                            result()
+                            outcome = read_row(result())["metrics"]
                             written += 1
+                            if outcome.get("status") == "diverged":  # an outcome of the settings and seed: kept
+                                diverged.append(f"{cell.row}: {outcome['error']}")
                         except Claimed:
                             claimed += 1
                         except Exception as error:  # a failed cell is reported; the grid goes on
@@ -223,7 +230,11 @@ def run_grid(options: argparse.Namespace) -> list[str]:
                       "(the same command resumes)", highlight=False)  # fmt: skip
         raise SystemExit(code) from None
     skipped = f"; {claimed} run by another camu bench on {results}" if claimed else ""
-    console.print(f"grid: {written} rows written{skipped}", highlight=False)
+    of_them = f" ({len(diverged)} of them diverged runs)" if diverged else ""
+    console.print(f"grid: {written} rows written{of_them}{skipped}", highlight=False)
+    for outcome in diverged:
+        console.print(f"diverged: {outcome} (its row records it; delete the row to run it again)", highlight=False,
+                      soft_wrap=True)  # fmt: skip
     return failures
 
 

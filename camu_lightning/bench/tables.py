@@ -41,7 +41,7 @@ def latest_results(root: Path) -> list[dict]:
     to the newest Retrain of the same split key (`report.with_gaps`, as the run's own table)."""
     runs = read_results(root)
     newest: dict[tuple, dict] = {}
-    for results in runs:  # oldest first, so a newer run replaces an older one
+    for results in (run for run in runs if run.get("status", "ok") == "ok"):  # oldest first: newer replaces older
         scenario = (
             f"class {results['forget_classes']}" if results["forget_classes"] else f"random {results['num_forget']}"
         )
