@@ -1,3 +1,3 @@
-from camu_lightning.cli import main
+from camu_lightning.main import main
 
 main()

@@ -1,4 +1,4 @@
-"""`camu`: the LightningCLI behind every run; it only wires settings to the Python API (`unlearning.py`).
+"""`camu`: the LightningCLI behind every run; it only wires settings to the run's callbacks (`run/`).
 
 `camu fit --config configs/mnist_camu.yaml` loads the data and the split, takes the original model from the
 cache (training it first when missing), evaluates it, unlearns, evaluates the result, prints a table and
@@ -8,7 +8,6 @@ writes `results.json` and `split.json` beside `config.yaml` in `lightning_logs/v
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,16 @@ from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.data.datamodule import METHOD_LINKS
 from camu_lightning.files import check_writable
+from camu_lightning.main import COMMANDS, DESCRIPTION
+from camu_lightning.main import main as camu_main
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe
-from camu_lightning.report import plain
-from camu_lightning.run_folder import RecordUnfinishedRun, claim_run_folder, released_on_error
+from camu_lightning.run.results import plain
+from camu_lightning.run.run_folder import claim_run_folder, released_on_error
+from camu_lightning.run.unlearn import announce_split, evaluate_original, run_callbacks
 from camu_lightning.sigterm import stop_on_sigterm
 from camu_lightning.terminal import console, one_line_errors, set_up_terminal
-from camu_lightning.unlearning import Unlearning
 
-DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
-COMMANDS = {  # command: (its module, what it does)
-    "fit": (__name__, "unlearn with one method and measure it (LightningCLI: --config, --model, --data.*)"),
-    "tune": ("camu_lightning.tune", "search a method's settings for the smallest gap to Retrain (Optuna)"),
-    "score": ("camu_lightning.score", "the NeurIPS 2023 forget-quality score of a method over N seeds"),
-    "bench": ("camu_lightning.bench.run", "run a benchmark grid, one committed row per cell, resumable"),
-    "report": ("camu_lightning.bench.report", "the reproduction report, tables and figures from the rows"),
-}
 # What `camu fit` and `camu score` build: any UnlearningMethod subclass (`--model CaMU`) and the data module.
 CLI_CLASSES = {"model_class": UnlearningMethod, "datamodule_class": UnlearningDataModule,
                "subclass_mode_model": True, "auto_configure_optimizers": False}  # fmt: skip
@@ -75,18 +68,34 @@ class CamuCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The configured Trainer in a folder of its own, marking an interrupted or diverged run, plus a rich progress
-        bar unless `--trainer.enable_progress_bar false` or the config names its own (turning it off never means
-        editing the callback list)."""
-        trainer = (self.config_init[self.subcommand] if self.subcommand else self.config_init).trainer
+        """The configured Trainer in a folder of its own with the run's callbacks, marking an interrupted or diverged
+        run, plus a rich progress bar unless `--trainer.enable_progress_bar false` or the config names its own
+        (turning it off never means editing the callback list)."""
+        init = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer, settings = init.trainer, self.settings
         check_writable(trainer.default_root_dir or ".", "trainer.default_root_dir")
-        check_writable(self.settings.cache_dir, "cache_dir")
+        check_writable(settings.cache_dir, "cache_dir")
         configured = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
-        callbacks = [*filter(None, configured), RecordUnfinishedRun()]
+        callbacks = list(filter(None, configured))
         if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RichProgressBar())
         run_trainer = super().instantiate_trainer(**(kwargs | {"callbacks": callbacks}))
         claim_run_folder(run_trainer)
+        self.results_dir = Path(run_trainer.log_dir or run_trainer.default_root_dir)  # a collective under DDP
+        tuned = any("tuned" in str(path) for path in settings.get("config") or [])  # a configs/tuned/ file
+        run_trainer.callbacks.extend(
+            run_callbacks(
+                original=init.original,
+                cache_dir=settings.cache_dir,
+                retrain=Path(run_trainer.default_root_dir),  # the newest Retrain of the split among the runs there
+                results_dir=self.results_dir,
+                stronger_attacks=settings.stronger_attacks,
+                relearn_epochs=settings.relearn_epochs,
+                network=settings.model.init_args.network.as_dict(),
+                config=plain(settings.as_dict()),
+                labels={"variant": "tuned" if tuned else "default"},
+            )
+        )
         return run_trainer
 
     @property
@@ -94,53 +103,24 @@ class CamuCLI(LightningCLI):
         """This run's parsed settings (under the subcommand's key when there is one)."""
         return self.config[self.subcommand] if self.subcommand else self.config
 
-    @property
-    def unlearning(self) -> Unlearning:
-        """The run's before- and after-fit work (the Python API's), built once the model, data and trainer exist."""
-        if not hasattr(self, "_unlearning"):
-            settings, init = self.settings, self.config_init[self.subcommand] if self.subcommand else self.config_init
-            tuned = any("tuned" in str(path) for path in settings.get("config") or [])  # a configs/tuned/ file
-            self._unlearning = Unlearning(
-                self.model,
-                self.datamodule,
-                self.trainer,
-                original=init.original,
-                cache_dir=settings.cache_dir,
-                retrain=Path(self.trainer.default_root_dir),  # the newest Retrain of the split among the runs there
-                results_dir=Path(self.trainer.log_dir or self.trainer.default_root_dir),  # a collective under DDP
-                stronger_attacks=settings.stronger_attacks,
-                relearn_epochs=settings.relearn_epochs,
-                network=settings.model.init_args.network.as_dict(),
-                config=plain(settings.as_dict()),
-                labels={"variant": "tuned" if tuned else "default"},
-            )
-        return self._unlearning
-
     def before_fit(self) -> None:
         with released_on_error(self.trainer):
-            self.unlearning.before_fit()
+            announce_split(self.datamodule)
+            evaluate_original(self.trainer, self.model, self.datamodule)
 
     def after_fit(self) -> None:
-        self.unlearning.after_fit()
+        self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
         if self.trainer.is_global_zero:
-            console.print(f"results: {self.unlearning.results_dir / 'results.json'}")
-
-
-def overview() -> str:
-    """`camu --help`: every command, one line each."""
-    lines = [f"usage: camu {{{','.join(COMMANDS)}}} ...", "", DESCRIPTION, "", "commands:"]
-    lines += [f"  {name:<7} {about}" for name, (_, about) in COMMANDS.items()]
-    return "\n".join([*lines, "", "`camu <command> --help` lists a command's settings."])
+            console.print(f"results: {self.results_dir / 'results.json'}")
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point: known errors end the run with one line and exit status 2; SIGTERM with status 143."""
-    stop_on_sigterm()
+    """`camu fit` (LightningCLI); `camu_lightning.main` hands the other commands to their modules. Known errors end
+    the run with one line and exit status 2; SIGTERM with status 143."""
     given = sys.argv[1:] if args is None else args
-    if not given or given[0] in ("-h", "--help"):
-        return print(overview())
-    if given[0] in COMMANDS and given[0] != "fit":  # the suite's own commands beside LightningCLI's `fit`
-        return import_module(COMMANDS[given[0]][0]).main(given[1:])
+    if not given or given[0] in ("-h", "--help") or (given[0] in COMMANDS and given[0] != "fit"):
+        return camu_main(given)
+    stop_on_sigterm()
     set_up_terminal()
     with one_line_errors():
         check_config_options(given)

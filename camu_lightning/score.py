@@ -27,7 +27,10 @@ from camu_lightning.cache import CheckpointCache, cache_key
 from camu_lightning.cli import CLI_CLASSES, CamuCLI
 from camu_lightning.files import atomic_write, write_json
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
-from camu_lightning.preparation import store_unlearned
+from camu_lightning.run.clock import UnlearningClock
+from camu_lightning.run.find import find_callback
+from camu_lightning.run.preparation import store_unlearned
+from camu_lightning.run.starting_point import StartingPoint
 from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
 
 RECORD_KIND = "forget_scores"
@@ -107,14 +110,22 @@ def build_run(args: list[str]) -> CamuCLI:
     )
 
 
+def starting_point(run: CamuCLI) -> StartingPoint:
+    """The run's starting point, its keys computed (the cache keys of everything the run starts from)."""
+    start = find_callback(run.trainer, StartingPoint)
+    start.keys_of(run.model, run.datamodule)
+    return start
+
+
 def record_key(run: CamuCLI) -> dict[str, Any]:
     """What determines a model of the study: the method's class, its unlearned key (pairing, recipe, epochs,
     precision), the original it starts from, and the data settings that shape its training streams."""
     hparams = run.datamodule.hparams
-    original = run.unlearning.keys.original(run.unlearning.recipe.training_settings(), run.unlearning.recipe.precision)
+    start = starting_point(run)
+    original = start.keys.original(start.recipe.training_settings(), start.recipe.precision)
     return {
         "method": f"{type(run.model).__module__}.{type(run.model).__qualname__}",
-        "model": run.unlearning.unlearned_key(),
+        "model": start.unlearned_key(run.trainer, run.model),
         "original": original if run.model.starts_from_original else None,
         "data": {key: value for key, value in hparams.items() if key not in NOT_IN_MODEL},
     }
@@ -123,16 +134,19 @@ def record_key(run: CamuCLI) -> dict[str, Any]:
 def train_and_score(run: CamuCLI, cache: CheckpointCache) -> dict[str, torch.Tensor]:
     """Unlearn (Retrain: from the cache where it is there), then one batched pass over D_r, D_f and the test set."""
     method, trainer, datamodule = run.model, run.trainer, run.datamodule
-    run.unlearning.prepare()
+    start = starting_point(run)
+    start.prepare(trainer, method, datamodule)
     trainer.fit(method, datamodule=datamodule)
-    store_unlearned(method, cache, run.unlearning.unlearned_key(), method.unlearning_summary() | run.unlearning.results)
+    time_unlearn = start.prepared.get("time_unlearn_s", find_callback(trainer, UnlearningClock).elapsed)
+    store_unlearned(
+        method, cache, start.unlearned_key(trainer, method), start.prepared | {"time_unlearn_s": time_unlearn}
+    )
     logits = trainer.predict(method, dataloaders=datamodule.test_dataloader())
     sets = datamodule.eval_sets
     logits = {name: torch.cat(logits[i]).double().cpu() for i, name in enumerate(("remain", "forget", "test"))}
     labels = {name: sets[name].labels[sets[name].rows] for name in logits}
     accuracy = {name: 100.0 * (logits[name].argmax(1) == labels[name]).double().mean() for name in logits}
     confidence = logit_scaled_confidence(logits["forget"].numpy(), labels["forget"].numpy())
-    time_unlearn = run.unlearning.results.get("time_unlearn_s", method.time_unlearn_s)
     return {
         "confidence": torch.from_numpy(confidence),
         "acc_remain": accuracy["remain"],
@@ -146,7 +160,7 @@ def model_record(args: list[str], pairing: dict[str, Any]) -> tuple[dict[str, An
     run = build_run(args)
     if run.trainer.num_devices * run.trainer.num_nodes > 1:
         raise ValueError("camu score runs its models one after another on one device: set trainer.devices 1")
-    own = run.unlearning.keys.pairing() | {"seed": None}
+    own = starting_point(run).keys.pairing() | {"seed": None}
     if own != pairing:
         differ = ", ".join(key for key in own if own[key] != pairing[key])
         raise ValueError(f"the Retrain config differs from the method's in {differ}; set --retrain_config to match")
@@ -174,7 +188,7 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
     probe = build_run(["--config", options.config, *shared, *method_only, *QUIET_RUN])  # claims no version_N
     method_name, num_models = type(probe.model).__name__, options.models
     fixed = fixed_forget_set(probe, probe.settings.cache_dir)
-    pairing = probe.unlearning.keys.pairing() | {"seed": None}
+    pairing = starting_point(probe).keys.pairing() | {"seed": None}
     method_seeds = range(num_models, 2 * num_models) if method_name == "Retrain" else range(num_models)
     sides = {
         "retrain": (["--config", retrain_config, *shared], range(num_models)),
@@ -207,7 +221,9 @@ def summarise(
     }
     quality, epsilons = forget_quality(confidences["retrain"], confidences["method"])
     method_name, dataset = type(probe.model).__name__, probe.datamodule.hparams.dataset
-    identity = cache_key({"method": record_key(probe), "pairing": probe.unlearning.keys.pairing(), "N": options.models})
+    identity = cache_key(
+        {"method": record_key(probe), "pairing": starting_point(probe).keys.pairing(), "N": options.models}
+    )
     out = Path(
         options.out or Path("lightning_logs") / "forget_quality" / f"{method_name}-{Path(dataset).stem}-{identity[:8]}"
     )
@@ -231,7 +247,7 @@ def summarise(
         "time_unlearn_s_method": float(np.mean([float(r["time_unlearn_s"]) for r in records["method"]])),
         "time_unlearn_s_retrain": float(np.mean([float(r["time_unlearn_s"]) for r in records["retrain"]])),
         "config": options.config,
-        "split_key": cache_key(probe.unlearning.keys.pairing() | {"seed": None}),
+        "split_key": cache_key(starting_point(probe).keys.pairing() | {"seed": None}),
     }
     atomic_write(out / "epsilons.npy", lambda temporary: save_array(temporary, epsilons))
     title = f"{method_name} vs Retrain on {Path(dataset).stem}: F = {quality:.3f}, N = {options.models}"

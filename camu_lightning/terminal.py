@@ -21,7 +21,9 @@ console = Console(stderr=True)
 NOISE = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
 
 
-class _DropNoise(logging.Filter):
+class DropNoise(logging.Filter):
+    """Drops Lightning's rank-zero lines that say nothing about the run (`NOISE`)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return not any(marker in record.getMessage() for marker in NOISE)
 
@@ -41,8 +43,8 @@ def set_up_terminal() -> None:
     warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('(val|test)/")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
-        if not any(isinstance(existing, _DropNoise) for existing in logger.filters):
-            logger.addFilter(_DropNoise())
+        if not any(isinstance(existing, DropNoise) for existing in logger.filters):
+            logger.addFilter(DropNoise())
 
 
 def print_error(message: str) -> NoReturn:

@@ -113,14 +113,13 @@ def instantiated_cli(*args: str):
     )  # fmt: skip
 
 
-def fit(trainer: L.Trainer, module: L.LightningModule, datamodule) -> None:
-    """`trainer.fit` after the run's data handshake (what `unlearn` does before it): the method's training streams
-    to the data module, its passes to the method; a helper module (Unroll's recorder) hands over its streams only."""
-    from camu_lightning.methods import UnlearningMethod
-    from camu_lightning.unlearning import connect
+def fit(trainer: L.Trainer, module: L.LightningModule, datamodule):
+    """`trainer.fit` with the run's data request served (`ServeStreams`) and its unlearning clock, as a Trainer a
+    user builds with the run's callbacks would; returns the clock."""
+    from camu_lightning.run import ServeStreams, UnlearningClock
 
-    if isinstance(module, UnlearningMethod):
-        connect(module, datamodule)
-    else:
-        datamodule.request(module.train_streams())
+    for kind in (ServeStreams, UnlearningClock):
+        if not any(isinstance(callback, kind) for callback in trainer.callbacks):
+            trainer.callbacks.append(kind())
     trainer.fit(module, datamodule=datamodule)
+    return next(callback for callback in trainer.callbacks if isinstance(callback, UnlearningClock))

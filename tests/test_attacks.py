@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
 from sklearn.svm import SVC
 
+from camu_lightning.gaps import gaps_to_retrain, tug_of_war
 from camu_lightning.metrics.attacks import (
     LossLRAttack,
     LowFPRAttack,
@@ -18,7 +19,6 @@ from camu_lightning.metrics.attacks import (
     low_fpr_attack,
     svc_efficacy,
 )
-from camu_lightning.report import gaps_to_retrain, tug_of_war
 
 
 def test_loss_lr_oracles_separable_100_identical_about_50() -> None:

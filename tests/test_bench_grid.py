@@ -460,7 +460,7 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
     folder = cells(read_grid(grid), REPO / "configs")[0].run_folder(logs)
     error = "NGrad diverged at epoch 0, step 3: loss = nan; lower the learning rate"
 
-    def diverging_run(command, log, quiet) -> int:
+    def diverging_run(command, log, quiet, threads=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").write_text(json.dumps({"status": "diverged", "method": "NGrad", "error": error}))
         return 2
@@ -479,7 +479,7 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
 
     (results / "mnist/random/ngrad/seed1.json").unlink()
     os.utime(folder / "results.json", (0, 0))  # the earlier run's file, older than the next run
-    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet: 1)
+    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet, threads=None: 1)
     with pytest.raises(SystemExit) as failed:
         main(args)
     assert failed.value.code == 1 and "failed: mnist/random/ngrad/seed1.json failed (exit 1)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.score import starting_point
 from tests.conftest import instantiated_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,7 +16,7 @@ def original_key(tmp_path: Path, dataset: Path, *overrides: str) -> str:
         "--config", config, "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path), *overrides
     )
     recipe = cli.config_init.original
-    return cache_key(cli.unlearning.keys.original(recipe.training_settings(), recipe.precision))
+    return cache_key(starting_point(cli).keys.original(recipe.training_settings(), recipe.precision))
 
 
 def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: Path, tiny_npz: Path) -> None:
@@ -50,7 +51,7 @@ def test_a_cached_retrain_serves_only_runs_on_the_same_numerics_and_device_kind(
             "--config", str(REPO / "configs/mnist_retrain.yaml"), "--data.dataset", str(tiny_npz),
             "--trainer.default_root_dir", str(tmp_path), *overrides,
         )  # fmt: skip
-        return cache_key(cli.unlearning.unlearned_key())
+        return cache_key(starting_point(cli).unlearned_key(cli.trainer, cli.model))
 
     base = retrain_key()
     assert retrain_key("--data.num_workers", "2") == base

@@ -27,7 +27,8 @@ def largest_difference(first, second) -> float:
 
 
 def convolution_weights(method: CaMU) -> list[torch.Tensor]:
-    return [module.weight for module in method.modules() if isinstance(module, nn.Conv2d)]
+    modules = [*method.modules(), *method.original.network.modules()]  # the frozen copy lives outside the tree
+    return [module.weight for module in modules if isinstance(module, nn.Conv2d)]
 
 
 def test_every_convolution_runs_nhwc_and_the_weights_match_the_default_layout(tiny_rgb_npz, make_trainer) -> None:

@@ -12,6 +12,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
 from camu_lightning.metrics import ATTACK_KEYS
+from camu_lightning.run.original_evaluation import logged
 from tests.conftest import datamodule_for, fit, instantiated_cli, make_image_npz
 from tests.test_camu import make_camu
 from tests.test_cli import REPO, expect_one_line_error, run_camu
@@ -60,7 +61,7 @@ class RankChecks(L.Callback):
 
     def on_test_end(self, trainer, pl_module):
         if trainer.is_global_zero:
-            torch.save(pl_module.evaluation["test"], Path(trainer.default_root_dir) / "metrics.pt")
+            torch.save(logged(trainer, "test"), Path(trainer.default_root_dir) / "metrics.pt")
 
 
 def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(tmp_path) -> None:
@@ -76,7 +77,7 @@ def test_ddp_evaluation_counts_each_row_once_and_the_attack_equals_one_process(t
     # The same weights evaluated in one process: every metric, the attack included, must match exactly.
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
     single.test(method, datamodule, verbose=False)
-    assert distributed == method.evaluation["test"]
+    assert distributed == logged(single, "test")
     assert set(distributed) == {"acc_remain", "acc_forget", "acc_test", "mia", *ATTACK_KEYS}
 
 

@@ -252,7 +252,7 @@ def test_bad_teacher_targets_follow_the_flag_and_teachers_stay_frozen(tiny_npz, 
     assert torch.equal(target[flag == 0], competent[flag == 0])
     recorder = Recorder()
     fit(make_trainer(max_steps=-1, max_epochs=1, limit_val_batches=0, callbacks=[recorder]), method, datamodule)
-    assert not method.original.training and not method.incompetent.training
+    assert not method.original.network.training and not method.incompetent.network.training
     after = method.original.state_dict() | method.incompetent.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in teachers.items())
     rows = torch.cat([batch["flagged_mixture"]["x"] for _, batch in recorder.batches])
@@ -340,10 +340,10 @@ def test_unroll_unlearning_adds_the_recorded_updates_back(tiny_npz, make_trainer
     method.load_original(method.network.state_dict())
     state = method.create_training_state(datamodule, QUIET_TRAINER)
     method.load_training_state(state)
-    fit(make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
+    clock = fit(make_trainer(max_epochs=1, limit_train_batches=0, limit_val_batches=0), method, datamodule)
     for name, value in method.network.named_parameters():
         assert torch.allclose(value, state["recorded"][name] + state["added_back"][name])
-    assert method.time_unlearn_s < 1.0
+    assert clock.elapsed < 1.0
 
 
 def test_retrain_starts_fresh_and_never_sees_a_forget_index(tiny_npz, make_trainer) -> None:

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from camu_lightning.models import CNN, Frozen, ResNet18
 
@@ -44,7 +45,15 @@ def test_unknown_stem_is_refused() -> None:
 def test_frozen_copy_stays_in_eval_mode_without_gradients() -> None:
     frozen = Frozen(ResNet18(4, (3, 32, 32), "cifar32"))
     frozen.train()
-    assert not frozen.training and not frozen.network.training
-    assert not any(p.requires_grad for p in frozen.parameters())
+    assert not frozen.network.training
+    assert not any(p.requires_grad for p in frozen.network.parameters())
+    # Outside the module tree (Lightning's eval-mode check sees no frozen layer), yet in the state_dict: a copy
+    # changed through it loads back.
+    owner = nn.ModuleDict({"original": frozen})
+    assert [name for name, _ in owner.named_modules()] == ["", "original"]
+    state = {key: torch.zeros_like(value) for key, value in owner.state_dict().items()}
+    assert set(state) == {f"original.network.{key}" for key in frozen.network.state_dict()}
+    owner.load_state_dict(state)
+    assert all(not value.any() for value in frozen.network.state_dict().values())
     logits, _ = frozen(torch.rand(2, 3, 32, 32))
     assert not logits.requires_grad

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from camu_lightning.metrics import ATTACK_KEYS
-from camu_lightning.report import CLASS_TABLE, RANDOM_TABLE, gaps_to_retrain
+from camu_lightning.gaps import ATTACK_KEYS, CLASS_TABLE, RANDOM_TABLE, gaps_to_retrain
 
 PER_SEED_GAPS = ("avg_gap", "tow", "tow_mia", "rte", "rte_with_prepare")
 

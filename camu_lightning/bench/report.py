@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from camu_lightning import methods as method_classes
 from camu_lightning.bench.aggregate import (
     Summary,
     average_diff,
@@ -41,7 +40,7 @@ from camu_lightning.bench.plots import (
     relearn_curves,
 )
 from camu_lightning.files import atomic_write
-from camu_lightning.metrics import ATTACK_KEYS
+from camu_lightning.gaps import ATTACK_KEYS
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
 NAMES = {  # the tables' names of the methods; a method not listed here is shown by its key
@@ -197,11 +196,12 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
 
 
 def study_label(study: dict) -> str:
-    """A forget-quality study's method as the tables name it (its class's module is its config name: TeacherStudent
+    """A forget-quality study's method as the tables name it, from its config's name (configs/mnist_teacher_student.yaml
     -> teacher_student -> "T-S"): a config under configs/tuned/ adds "(tuned)", a preset beside the recipe
     (configs/mnist_camu_fast.yaml) "(fast preset)", so that variants of one method stay apart."""
-    key = getattr(method_classes, study["method"]).__module__.rsplit(".", 1)[-1]
     config = Path(study.get("config", ""))
+    key = re.sub(r"^(fashion_mnist|mnist|cifar100|cifar10)_((random|class\d+)_)?", "", config.stem)
+    key = re.sub(r"_(fast|class)$", "", key)
     if config.parent.name == "tuned":
         return display(f"{key}_tuned")
     return display(key) + (" (fast preset)" if config.stem.endswith("_fast") else "")

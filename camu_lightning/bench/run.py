@@ -42,13 +42,15 @@ class Claimed(Exception):
     """The cell is being run by another `camu bench` on the same results folder (or was finished by it)."""
 
 
-def run_process(command: list[str], log, quiet: bool) -> int:
-    """A run's process to its end (its exit status), known to `stop_runs` meanwhile."""
+def run_process(command: list[str], log, quiet: bool, threads: int | None = None) -> int:
+    """A run's process to its end (its exit status), known to `stop_runs` meanwhile; with `threads`, torch's
+    intra-op threads of the run (OMP_NUM_THREADS), so runs side by side do not fight over the cores."""
     if STOPPING.is_set():
         raise RuntimeError("not started: the grid was stopped")
     # A session of its own: Ctrl-C reaches the grid alone, which ends its runs (SIGTERM: exit 143, no traceback).
     output = {"stdout": log, "stderr": subprocess.STDOUT} if quiet else {}
-    process = subprocess.Popen(command, start_new_session=True, **output)
+    environment = os.environ | {"OMP_NUM_THREADS": str(threads)} if threads is not None else None
+    process = subprocess.Popen(command, start_new_session=True, env=environment, **output)
     RUNNING.add(process)
     try:
         return process.wait()
@@ -104,9 +106,11 @@ def finished(cell: Cell, results: Path) -> bool:
         return False
 
 
-def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
+def run_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
     """The cell, claimed for the run (a lock file beside its row: another `camu bench` on the same results skips it;
-    the operating system frees the claim of a process that dies), unless another process finished it meanwhile."""
+    the operating system frees the claim of a process that dies), unless another process finished it meanwhile.
+    With `jobs` runs at a time, each is quiet (its output in its log) and gets cores / jobs threads; one run alone
+    keeps torch's own thread count (the committed rows' numbers were computed with it)."""
     claim = results / cell.row.parent / f".{cell.row.name}.claim"
     claim.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(claim)
@@ -117,20 +121,21 @@ def run_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
     try:
         if finished(cell, results):
             raise Claimed(f"{cell.row} was finished by another camu bench")
-        return run_claimed_cell(cell, results, logs, quiet)
+        return run_claimed_cell(cell, results, logs, jobs)
     finally:
         lock.release()
 
 
-def run_claimed_cell(cell: Cell, results: Path, logs: Path, quiet: bool) -> Path:
+def run_claimed_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
     """One `camu fit` in a process of its own, then the cell's row; raises with the run's last line on failure."""
     # The running interpreter, not a `camu` script beside it: a checkout used without installing it has none.
     command = [sys.executable, "-m", "camu_lightning", *cell.command(logs)]
     log_file = logs / cell.row.with_suffix(".log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started, started_at = time.perf_counter(), time.time()
+    quiet, threads = jobs > 1, max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     with log_file.open("w") as log:
-        returncode = run_process(command, log, quiet)
+        returncode = run_process(command, log, quiet, threads)
     written = cell.run_folder(logs) / "results.json"
     # This run's own results.json (an older run of the cell may have left one in the same folder).
     metrics = json.loads(written.read_text()) if written.is_file() and written.stat().st_mtime >= started_at else {}
@@ -176,10 +181,10 @@ def outcomes(phase: list[Cell], options: argparse.Namespace, results: Path, logs
     if options.launcher == "submitit":
         count = len(phase)
         jobs = submitit_executor(options, logs).map_array(run_cell, phase, [results] * count, [logs] * count,
-                                                          [True] * count)  # fmt: skip
+                                                          [options.jobs] * count)  # fmt: skip
         yield from ((cell, job.result) for cell, job in zip(phase, jobs, strict=True))
         return
-    futures = {pool.submit(run_cell, cell, results, logs, options.jobs > 1): cell for cell in phase}
+    futures = {pool.submit(run_cell, cell, results, logs, options.jobs): cell for cell in phase}
     yield from ((futures[future], future.result) for future in as_completed(futures))
 
 

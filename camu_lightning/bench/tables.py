@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camu_lightning.report import read_results, with_gaps
+from camu_lightning.gaps import read_results, with_gaps
 
 RANDOM_COLUMNS = ("acc_remain", "acc_forget", "acc_test", "mia")
 CLASS_COLUMNS = ("acc_test_remain", "acc_test_forget", "mia")

@@ -1,15 +1,17 @@
-"""UnlearningMethod: what every method shares — the network, the unlearning timer and the evaluation.
+"""UnlearningMethod: what every method shares — the network and the evaluation.
 
 A method subclasses `UnlearningMethod` directly, names its training streams (and any one-off passes) and writes
 `training_step`; docs/adding_a_method.md is the protocol on one page.
 Evaluation lives here once: each evaluation set is passed through the network once, the accuracies of
-metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reuses the same softmax rows.
+metrics.md section 1 are torchmetrics states, and the paper MIA (section 2) reuses the same softmax rows. The
+numbers leave the method as logged values (`val/<metric>`, `test/<metric>`), in float64 so that what the run layer
+reads back from `trainer.callback_metrics` is the computed number to the last bit. The unlearning clock and the
+run around fit are Lightning callbacks (`camu_lightning.run`).
 """
 
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,25 +34,6 @@ class DivergenceError(RuntimeError):
 
     def __init__(self, method: str, epoch: int, step: int, loss: float) -> None:
         super().__init__(f"{method} diverged at epoch {epoch}, step {step}: loss = {loss}; lower the learning rate")
-
-
-class UnlearningTimer:
-    """Wall clock of the unlearning procedure, paused while Lightning validates (metrics.md section 3)."""
-
-    def __init__(self) -> None:
-        self.elapsed, self.started_at = 0.0, None
-
-    def start(self) -> None:
-        self.elapsed, self.started_at = 0.0, time.perf_counter()
-
-    def pause(self) -> None:
-        if self.started_at is not None:
-            self.elapsed += time.perf_counter() - self.started_at
-            self.started_at = None
-
-    def resume(self) -> None:
-        if self.started_at is None:
-            self.started_at = time.perf_counter()
 
 
 NetworkFactory = Callable[[int, tuple[int, int, int]], nn.Module]
@@ -107,14 +90,12 @@ class UnlearningMethod(L.LightningModule):
             self.network = network(num_classes, tuple(input_shape))
         # The loggers write hparams_initial (hparams.yaml): it must not keep what was just removed.
         freeze_initial_hparams(self)
-        self.timer = UnlearningTimer()
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
         self.attack_rows: list[dict[str, Tensor]] = []
         # metrics.md section 5, at test and in a stand-alone validation (the pre-unlearning model), not every epoch.
         self.stronger_attacks = StrongerAttacks(seed)
         self.stronger_attacks_at_test = True  # `camu fit --stronger_attacks false` turns them off at test
-        self.evaluation: dict[str, dict[str, float]] = {}
-        self.passes: dict[str, DataLoader] = {}  # the loaders of pass_streams(), handed over before fit
+        self.pass_loaders: dict[str, DataLoader] = {}  # the loaders of pass_streams(), by `take_passes`
 
     # ----------------------------------------------------------------- what a method provides
     def train_streams(self) -> dict[str, int]:
@@ -124,8 +105,13 @@ class UnlearningMethod(L.LightningModule):
 
     def pass_streams(self) -> dict[str, int]:
         """Streams the method passes over once, unshuffled, outside its training batches (importances, saliency),
-        with their batch sizes; their loaders are in `self.passes` by fit start."""
+        with their batch sizes; their loaders are in `self.pass_loaders` by fit start (`take_passes`)."""
         return {}
+
+    def take_passes(self, loaders: dict[str, DataLoader]) -> None:
+        """The hook through which the run hands over the loaders of `pass_streams()` (the `ServeStreams` callback,
+        at setup): the method never reads the data module itself."""
+        self.pass_loaders = dict(loaders)
 
     def load_original(self, state_dict: dict[str, Tensor]) -> None:
         """Start from the original model's weights (methods keeping frozen copies extend this)."""
@@ -169,31 +155,6 @@ class UnlearningMethod(L.LightningModule):
         if network is not None and not isinstance(network, dict):
             network = getattr(network, "func", network)
             checkpoint["hyper_parameters"]["network"] = {"class_path": f"{network.__module__}.{network.__qualname__}"}
-
-    # ----------------------------------------------------------------- the unlearning clock
-    @property
-    def time_unlearn_s(self) -> float:
-        return self.timer.elapsed
-
-    def on_fit_start(self) -> None:
-        self.timer.start()
-
-    def on_validation_start(self) -> None:
-        self.timer.pause()
-
-    def on_validation_end(self) -> None:
-        # Inside fit the trainer's stage is "validating" here, so ask which entry point runs, not the stage.
-        if self.trainer.state.fn == TrainerFn.FITTING:
-            self.timer.resume()
-
-    def on_train_end(self) -> None:
-        self.stop_timer()
-
-    def stop_timer(self) -> None:
-        """Stop the clock once the final weights exist (after the device has finished computing them)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        self.timer.pause()
 
     # ----------------------------------------------------------------- evaluation
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -247,10 +208,9 @@ class UnlearningMethod(L.LightningModule):
             metrics |= self.stronger_attacks.compute()  # synced across ranks
         self.stronger_attacks.reset()
         # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
-        self.log_dict(
-            {f"{stage}/{key}": value for key, value in metrics.items()}, add_dataloader_idx=False, rank_zero_only=True
-        )
-        self.evaluation[stage] = metrics
+        # float64: Lightning keeps a logged float64 value as it is, so the results read back are these numbers.
+        logged = {f"{stage}/{key}": torch.tensor(float(value), dtype=torch.float64) for key, value in metrics.items()}
+        self.log_dict(logged, add_dataloader_idx=False, rank_zero_only=True)
 
     def _with_stronger_attacks(self) -> bool:
         """At test (unless turned off) and in a stand-alone validation (the original's evaluation, which is cached
@@ -274,5 +234,6 @@ class UnlearningMethod(L.LightningModule):
         )
 
     def unlearning_summary(self) -> dict[str, Any]:
-        """Numbers of this method for results.json beyond the metrics (methods add their own)."""
-        return {"time_unlearn_s": self.time_unlearn_s}
+        """Numbers of this method for results.json beyond the metrics and the unlearning time (methods add their
+        own: SISA's retrained stages, SSD's selected elements)."""
+        return {}

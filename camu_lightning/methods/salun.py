@@ -85,7 +85,7 @@ class SalUn(UnlearningMethod):
     def on_fit_start(self) -> None:
         super().on_fit_start()
         self.network.eval()
-        gradients, _ = summed_gradients(self.network, self.passes["forget"], negative_ce)
+        gradients, _ = summed_gradients(self.network, self.pass_loaders["forget"], negative_ce)
         self.network.train()
         self.mask = saliency_mask(gradients, self.hparams.mask_ratio)
 

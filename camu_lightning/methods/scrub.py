@@ -101,7 +101,7 @@ class SCRUB(UnlearningMethod):
 
     def keep_state(self) -> None:
         """SCRUB+R: the current weights and their forget error."""
-        self.forget_errors.append(error_percent(self.network, self.passes["forget_fixed"]))
+        self.forget_errors.append(error_percent(self.network, self.pass_loaders["forget_fixed"]))
         self.states.append({key: value.detach().clone() for key, value in self.network.state_dict().items()})
 
     def on_train_end(self) -> None:
@@ -112,8 +112,8 @@ class SCRUB(UnlearningMethod):
     def rewind(self) -> None:
         """Load the first state whose forget error is closest to the final state's error on held-out rows of D_f's
         classes."""
-        forget_classes = torch.unique(torch.cat([batch["y"] for batch in self.passes["forget_fixed"]]))
-        self.reference_error = error_percent(self.network, self.passes["test_fixed"], forget_classes)
+        forget_classes = torch.unique(torch.cat([batch["y"] for batch in self.pass_loaders["forget_fixed"]]))
+        self.reference_error = error_percent(self.network, self.pass_loaders["test_fixed"], forget_classes)
         distances = [abs(error - self.reference_error) for error in self.forget_errors]
         self.rewound_to = distances.index(min(distances))  # the first on ties
         self.network.load_state_dict(self.states[self.rewound_to])

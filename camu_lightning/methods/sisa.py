@@ -229,7 +229,6 @@ class SISA(UnlearningMethod):
                 *(shard, positions.size, first_stage, hp.num_slices - 1),
             )
             self.train_stages(shard, indices, self.forget_rows, first_stage, self.stage_trainer_settings())
-        self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
         raise RuntimeError("SISA retrains its shards in on_fit_start: it asks for no training stream")

@@ -87,10 +87,9 @@ class SSD(UnlearningMethod):
         super().on_fit_start()
         hp = self.hparams
         self.network.eval()  # the reference's mode for both passes (BN statistics untouched)
-        forget = importances(self.network, self.passes["forget_fixed"])
-        full = importances(self.network, self.passes["train_fixed"])
+        forget = importances(self.network, self.pass_loaders["forget_fixed"])
+        full = importances(self.network, self.pass_loaders["train_fixed"])
         self.selected = dampen(self.network, forget, full, hp.selection_weighting, hp.dampening_constant)
-        self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
         raise RuntimeError("SSD has no training loop: it asks for no training stream, so fit runs no batch")

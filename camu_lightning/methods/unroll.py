@@ -113,7 +113,6 @@ class Unroll(UnlearningMethod):
         with torch.no_grad():
             for name, parameter in self.network.named_parameters():
                 parameter.add_(self.added_back[name].to(parameter.device))
-        self.stop_timer()
 
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> None:
         raise RuntimeError("Unroll has no training loop: it asks for no training stream, so fit runs no batch")

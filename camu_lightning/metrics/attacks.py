@@ -19,6 +19,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from camu_lightning.gaps import ATTACK_KEYS  # the names rows are read by, torch-free (camu report)
+
 
 def loss_lr_attack(forget_losses: np.ndarray, test_losses: np.ndarray, seed: int, splits: int = 5) -> float:
     """`mia_loss_lr` (SCRUB's MIA): logistic regression on the clipped per-sample loss, balanced by subsampling the
@@ -114,9 +116,6 @@ class LowFPRAttack(_OrderedRows):
         loss, role = self.rows()
         auc, tpr = low_fpr_attack(loss[role == 1], loss[role == 0])
         return {"mia_auc": torch.tensor(auc), "mia_tpr_at_1fpr": torch.tensor(tpr)}
-
-
-ATTACK_KEYS = ("mia_loss_lr", "mia_svc_efficacy", "mia_auc", "mia_tpr_at_1fpr")
 
 
 class StrongerAttacks(torch.nn.Module):

@@ -16,17 +16,31 @@ def full_precision(tensor: Tensor) -> Tensor:
 class Frozen(nn.Module):
     """A copy that never trains: eval mode whatever `train()` is called with, no gradients, in no optimizer.
 
-    Lightning calls `.train()` on the whole LightningModule at fit start, which would otherwise switch a
-    frozen ResNet's batch norm to batch statistics.
+    The copy is held outside the module tree, so Lightning's `.train()` at fit start cannot switch a frozen ResNet's
+    batch norm to batch statistics, and its check for submodules left in eval mode (a user's network handed over
+    after `model.eval()`) is not set off by copies in eval mode on purpose. It still moves, casts and changes
+    memory layout with its owner (`_apply`) and is saved and loaded under `<name>.network.` in the owner's
+    state_dict, as a registered submodule would be.
     """
 
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.network = copy.deepcopy(network).requires_grad_(False)
-        self.train(False)  # Lightning records and later restores every submodule's mode, the wrapper's included
+        object.__setattr__(self, "network", copy.deepcopy(network).requires_grad_(False).eval())
 
-    def train(self, mode: bool = True) -> Frozen:
-        return super().train(False)
+    def _apply(self, fn, recurse: bool = True) -> Frozen:  # noqa: ANN001 -- torch's own signature
+        self.network._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        self.network.state_dict(destination=destination, prefix=f"{prefix}network.", keep_vars=keep_vars)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        inner = f"{prefix}network."
+        own = {key.removeprefix(inner): value for key, value in state_dict.items() if key.startswith(inner)}
+        missing, unexpected = args[-3], args[-2]  # (local_metadata, strict, missing_keys, unexpected_keys, errors)
+        result = self.network.load_state_dict(own, strict=False)
+        missing += [f"{inner}{key}" for key in result.missing_keys]
+        unexpected += [f"{inner}{key}" for key in result.unexpected_keys]
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -39,6 +39,7 @@ from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import CaMU
 from camu_lightning.models import CNN
 from camu_lightning.original import Classifier
+from camu_lightning.run import ServeStreams, UnlearningClock
 from camu_lightning.speed.camu_loops import SETTINGS, PerSampleImages, limit_camu, naive_camu
 from camu_lightning.speed.measure import (
     console,
@@ -52,7 +53,6 @@ from camu_lightning.speed.measure import (
     timed_in_rotation,
 )
 from camu_lightning.terminal import set_up_terminal
-from camu_lightning.unlearning import connect
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
@@ -85,14 +85,16 @@ class OrderRecorder(L.Callback):
         self.orders[-1][1].extend(batch["remain_sample"]["index"].tolist())
 
 
-def suite_camu(datamodule, state, epochs, callbacks=(), precision="32-true") -> CaMU:
+def suite_camu(datamodule, state, epochs, callbacks=(), precision="32-true") -> tuple[CaMU, UnlearningClock]:
+    """CaMU as the suite runs it (its data request served, its clock a callback): the method and the clock."""
     torch.manual_seed(0)
     datamodule.tuples = None  # rebuilt inside the timer, as in a real run
     method = CaMU(CNN, datamodule.num_classes, datamodule.input_shape, seed=0, **SETTINGS)
     method.load_original(state)
-    connect(method, datamodule)
-    quiet_trainer(max_epochs=epochs, callbacks=list(callbacks), precision=precision).fit(method, datamodule)
-    return method
+    clock = UnlearningClock()
+    run = [ServeStreams(), clock, *callbacks]
+    quiet_trainer(max_epochs=epochs, callbacks=run, precision=precision).fit(method, datamodule)
+    return method, clock
 
 
 def datamodule_for(root: str, scenario: str) -> UnlearningDataModule:
@@ -113,7 +115,7 @@ def replayed_networks(datamodule, state) -> dict[str, torch.nn.Module]:
     """One epoch of (b), then of (a) and (c) replaying (b)'s batch order, in float64, where reordered sums (the
     shortcuts) differ by ~1e-16 and Adam cannot amplify rounding as it does in float32; and the start."""
     recorder = OrderRecorder()
-    suite = suite_camu(datamodule, state, 1, [recorder], precision="64-true")
+    suite, _ = suite_camu(datamodule, state, 1, [recorder], precision="64-true")
     original = CNN(datamodule.num_classes, datamodule.input_shape)
     original.load_state_dict(state)
     original.double().eval()
@@ -161,7 +163,7 @@ def camu_rows(datamodule, state, epochs: int, repeats: int, layout: str) -> list
     suite_callbacks = [ChannelsLast()] if layout == "channels_last" else []
 
     def suite() -> float:
-        return suite_camu(datamodule, state, epochs, suite_callbacks).time_unlearn_s
+        return suite_camu(datamodule, state, epochs, suite_callbacks)[1].elapsed
 
     seconds = timed_in_rotation(
         {

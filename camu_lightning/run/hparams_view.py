@@ -10,7 +10,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from camu_lightning.metrics import ATTACK_KEYS
+from camu_lightning.gaps import ATTACK_KEYS
 
 FINAL = ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia", *ATTACK_KEYS,
          "avg_gap", "tow", "rte", "rte_with_prepare", "time_unlearn_s")  # fmt: skip

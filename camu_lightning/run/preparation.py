@@ -1,41 +1,16 @@
 """What a method needs before it unlearns, each from the cache or created and cached: the original's weights, the
 method's training-time state (SISA's shards, Unroll's recorded pass), or its whole result (Retrain, stored after
-it ran); and the checks that refuse a run before anything is trained."""
+it ran)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
 
 from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, weights_digest
-from camu_lightning.lightning_private import start_method
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
-
-
-def check_run(method: UnlearningMethod, trainer: L.Trainer) -> None:
-    """Refuse, before anything is trained, a run that would do nothing, never end, or give a wrong result."""
-    name, (fewest, most) = type(method).__name__, method.epoch_range
-    if trainer.max_steps == 0 or trainer.max_steps < -1:
-        raise ValueError(f"trainer.max_steps must be -1 (no limit) or >= 1, got {trainer.max_steps}")
-    endless = trainer.max_epochs in (None, -1) and trainer.max_steps == -1
-    if endless or (trainer.max_epochs not in (None, -1) and not fewest <= trainer.max_epochs <= (most or math.inf)):
-        allowed = f"{fewest}" if most == fewest else f"{fewest} or more" if most is None else f"{fewest}..{most}"
-        raise ValueError(f"trainer.max_epochs must be {allowed} for {name}, got {trainer.max_epochs}")
-    if trainer.num_devices * trainer.num_nodes == 1:
-        return
-    if not method.distributable:
-        raise ValueError(
-            f"{name} runs on one device only: set trainer.devices 1 "
-            f"(got {trainer.num_devices} devices x {trainer.num_nodes} nodes)"
-        )
-    if start_method(trainer.strategy) != "popen":
-        raise ValueError(
-            "trainer.strategy must start each rank as a process of its own (ddp, ddp_find_unused_parameters_true), "
-            "not spawn it: a spawned rank's clock and metrics never return to camu fit"
-        )
 
 
 def prepare_method(

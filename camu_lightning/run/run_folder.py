@@ -40,15 +40,22 @@ class RecordUnfinishedRun(L.Callback):
     """On Ctrl-C or divergence, write `results.json` with `"status": "interrupted"` or `"diverged"` and the epoch
     reached into the run's folder, where a finished run writes its results (the process then ends with exit status
     1, or 2 after divergence's one-line error). A diverged run is an outcome of its settings, not a fault: `camu
-    bench` keeps it as the cell's row, so a grid does not rerun a seed that diverges every time."""
+    bench` keeps it as the cell's row, so a grid does not rerun a seed that diverges every time.
+
+    Args:
+        folder: where the run writes its results (default: the logger's folder, else the Trainer's root).
+    """
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = folder
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, KeyboardInterrupt | DivergenceError) or not trainer.is_global_zero:
             return
         diverged = isinstance(exception, DivergenceError)
-        folder = Path(trainer.logger.log_dir if trainer.logger is not None else trainer.default_root_dir)
+        folder = self.folder or (trainer.logger.log_dir if trainer.logger is not None else trainer.default_root_dir)
         write_json(
-            folder / "results.json",
+            Path(folder) / "results.json",
             {
                 "status": "diverged" if diverged else "interrupted",
                 "method": type(pl_module).__name__,
