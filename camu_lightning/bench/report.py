@@ -199,7 +199,9 @@ def study_label(study: dict) -> str:
     """A forget-quality study's method as the tables name it, from its config's name (configs/mnist_teacher_student.yaml
     -> teacher_student -> "T-S"): a config under configs/tuned/ adds "(tuned)", a preset beside the recipe
     (configs/mnist_camu_fast.yaml) "(fast preset)", so that variants of one method stay apart."""
-    config = Path(study.get("config", ""))
+    if "config" not in study:  # a study written by hand: its method's class name
+        return study["method"]
+    config = Path(study["config"])
     key = re.sub(r"^(fashion_mnist|mnist|cifar100|cifar10)_((random|class\d+)_)?", "", config.stem)
     key = re.sub(r"_(fast|class)$", "", key)
     if config.parent.name == "tuned":
