@@ -5,6 +5,7 @@ that a rerun skips."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -451,7 +452,6 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
     """A run that diverged wrote results.json saying so (`RecordUnfinishedRun`) and exited 2: the grid keeps it as
     the cell's row and does not rerun it; a run that failed otherwise gets no row, even beside an older run's
     results.json in its folder."""
-    import os
 
     from camu_lightning.bench import run as bench_run
 
@@ -484,3 +484,20 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
         main(args)
     assert failed.value.code == 1 and "failed: mnist/random/ngrad/seed1.json failed (exit 1)" in capsys.readouterr().err
     assert not (results / "mnist/random/ngrad/seed1.json").exists()
+
+
+@pytest.mark.parametrize(("jobs", "threads"), [(1, None), (2, "half")])
+def test_runs_side_by_side_share_the_cores_and_one_run_alone_keeps_torchs_threads(
+    tmp_path: Path, monkeypatch, jobs: int, threads
+) -> None:
+    from camu_lightning.bench import run as bench_run
+
+    grid = write_grid(tmp_path / "grid.yaml", methods=["ngrad"], scenarios=["random"], seeds=[1, 2])
+    given = []
+    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet, threads=None: given.append(threads) or 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    args = ["bench", "--grid", str(grid), "--results", str(tmp_path / "results"), "--logs", str(tmp_path / "logs"),
+            "--configs", str(REPO / "configs"), "--jobs", str(jobs)]  # fmt: skip
+    with pytest.raises(SystemExit):  # every run "failed": no row, but each was started with its threads
+        main(args)
+    assert given == [None, None] if threads is None else given == [3, 3]
