@@ -17,13 +17,11 @@ from lightning.pytorch.cli import LightningCLI
 
 from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
-from camu_lightning.data.datamodule import METHOD_LINKS
 from camu_lightning.files import check_writable
 from camu_lightning.main import COMMANDS, DESCRIPTION
 from camu_lightning.main import main as camu_main
 from camu_lightning.methods import UnlearningMethod
-from camu_lightning.original import OriginalRecipe
-from camu_lightning.run.results import plain
+from camu_lightning.run.configured import add_run_arguments, callback_settings
 from camu_lightning.run.run_folder import claim_run_folder, released_on_error
 from camu_lightning.run.unlearn import announce_split, evaluate_original, run_callbacks
 from camu_lightning.sigterm import stop_on_sigterm
@@ -42,30 +40,7 @@ class CamuCLI(LightningCLI):
         return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_class_arguments(OriginalRecipe, "original", help="The original model: its recipe or a checkpoint.")
-        parser.add_argument("--cache_dir", type=str, default="camu_cache", help="Folder of cached models (deletable).")
-        parser.add_argument(
-            "--relearn_epochs",
-            type=int,
-            default=0,
-            help="After the test, fine-tune the unlearned model on D_r this many epochs and report how fast it "
-            "regains D_f (relearn_* keys; the paper's RQ3). 0: no relearning.",
-        )
-        parser.add_argument(
-            "--stronger_attacks",
-            type=bool,
-            default=True,
-            help="Run the stronger membership-inference attacks at test (mia_loss_lr, mia_svc_efficacy, mia_auc, "
-            "mia_tpr_at_1fpr). false: accuracies and the paper's mia only (camu tune's trials, whose objective reads "
-            "nothing else: the SVC alone is about half of a trial's test on 2 CPUs).",
-        )
-        tune = "Ranges `camu tune` searches (setting: {low, high[, log]} or {choices}); camu fit ignores them."
-        parser.add_argument("--tune", type=dict[str, dict[str, Any]] | None, default=None, help=tune)
-        parser.set_defaults({"trainer.enable_model_summary": False})  # its FLOPs column is 0 for these networks
-        parser.link_arguments("seed_everything", "data.split_seed")
-        parser.link_arguments("seed_everything", "model.init_args.seed")
-        for name in METHOD_LINKS:
-            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+        add_run_arguments(parser)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The configured Trainer in a folder of its own with the run's callbacks, marking an interrupted or diverged
@@ -82,18 +57,11 @@ class CamuCLI(LightningCLI):
         run_trainer = super().instantiate_trainer(**(kwargs | {"callbacks": callbacks}))
         claim_run_folder(run_trainer)
         self.results_dir = Path(run_trainer.log_dir or run_trainer.default_root_dir)  # a collective under DDP
-        tuned = any("tuned" in str(path) for path in settings.get("config") or [])  # a configs/tuned/ file
         run_trainer.callbacks.extend(
             run_callbacks(
-                original=init.original,
-                cache_dir=settings.cache_dir,
+                **callback_settings(settings, init.original),
                 retrain=Path(run_trainer.default_root_dir),  # the newest Retrain of the split among the runs there
                 results_dir=self.results_dir,
-                stronger_attacks=settings.stronger_attacks,
-                relearn_epochs=settings.relearn_epochs,
-                network=settings.model.init_args.network.as_dict(),
-                config=plain(settings.as_dict()),
-                labels={"variant": "tuned" if tuned else "default"},
             )
         )
         return run_trainer

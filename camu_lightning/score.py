@@ -18,19 +18,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from camu_lightning.cache import CheckpointCache, cache_key
-from camu_lightning.cli import CLI_CLASSES, CamuCLI
+from camu_lightning.config_files import check_config_options
 from camu_lightning.files import atomic_write, write_json
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
-from camu_lightning.run.clock import UnlearningClock
-from camu_lightning.run.find import find_callback
-from camu_lightning.run.preparation import store_unlearned
-from camu_lightning.run.starting_point import StartingPoint
+from camu_lightning.run.configured import ConfiguredRun, configured_run
+from camu_lightning.run.starting_point import StartingPoint, own_settings
+from camu_lightning.run.unlearn import unlearn
 from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
 
 RECORD_KIND = "forget_scores"
@@ -103,46 +103,32 @@ def retrain_config_beside(config: Path) -> Path:
     raise FileNotFoundError(f"no <prefix>_retrain.yaml beside {config}; set --retrain_config")
 
 
-def build_run(args: list[str]) -> CamuCLI:
-    """One model's run, parsed and instantiated but not started."""
-    return CamuCLI(
-        **CLI_CLASSES, run=False, save_config_callback=None, args=args, parser_kwargs={"exit_on_error": False}
-    )
-
-
-def starting_point(run: CamuCLI) -> StartingPoint:
+def starting_point(run: ConfiguredRun) -> StartingPoint:
     """The run's starting point, its keys computed (the cache keys of everything the run starts from)."""
-    start = find_callback(run.trainer, StartingPoint)
-    start.keys_of(run.model, run.datamodule)
+    start = StartingPoint(run.original, run.settings.cache_dir, run.callback_settings()["network"])
+    start.keys_of(run.method, run.datamodule)
     return start
 
 
-def record_key(run: CamuCLI) -> dict[str, Any]:
+def record_key(run: ConfiguredRun, trainer: L.Trainer) -> dict[str, Any]:
     """What determines a model of the study: the method's class, its unlearned key (pairing, recipe, epochs,
     precision), the original it starts from, and the data settings that shape its training streams."""
     hparams = run.datamodule.hparams
     start = starting_point(run)
     original = start.keys.original(start.recipe.training_settings(), start.recipe.precision)
     return {
-        "method": f"{type(run.model).__module__}.{type(run.model).__qualname__}",
-        "model": start.unlearned_key(run.trainer, run.model),
-        "original": original if run.model.starts_from_original else None,
-        "data": {key: value for key, value in hparams.items() if key not in NOT_IN_MODEL},
+        "method": f"{type(run.method).__module__}.{type(run.method).__qualname__}",
+        "model": start.unlearned_key(trainer, run.method),
+        "original": original if run.method.starts_from_original else None,
+        "data": {key: value for key, value in own_settings(hparams).items() if key not in NOT_IN_MODEL},
     }
 
 
-def train_and_score(run: CamuCLI, cache: CheckpointCache) -> dict[str, torch.Tensor]:
+def train_and_score(run: ConfiguredRun, trainer: L.Trainer) -> dict[str, torch.Tensor]:
     """Unlearn (Retrain: from the cache where it is there), then one batched pass over D_r, D_f and the test set."""
-    method, trainer, datamodule = run.model, run.trainer, run.datamodule
-    start = starting_point(run)
-    start.prepare(trainer, method, datamodule)
-    trainer.fit(method, datamodule=datamodule)
-    time_unlearn = start.prepared.get("time_unlearn_s", find_callback(trainer, UnlearningClock).elapsed)
-    store_unlearned(
-        method, cache, start.unlearned_key(trainer, method), start.prepared | {"time_unlearn_s": time_unlearn}
-    )
-    logits = trainer.predict(method, dataloaders=datamodule.test_dataloader())
-    sets = datamodule.eval_sets
+    results = unlearn(run.method, run.datamodule, trainer, **run.callback_settings(), verbose=False)
+    logits = trainer.predict(run.method, dataloaders=run.datamodule.test_dataloader())
+    sets = run.datamodule.eval_sets
     logits = {name: torch.cat(logits[i]).double().cpu() for i, name in enumerate(("remain", "forget", "test"))}
     labels = {name: sets[name].labels[sets[name].rows] for name in logits}
     accuracy = {name: 100.0 * (logits[name].argmax(1) == labels[name]).double().mean() for name in logits}
@@ -151,25 +137,26 @@ def train_and_score(run: CamuCLI, cache: CheckpointCache) -> dict[str, torch.Ten
         "confidence": torch.from_numpy(confidence),
         "acc_remain": accuracy["remain"],
         "acc_test": accuracy["test"],
-        "time_unlearn_s": torch.tensor(float(time_unlearn), dtype=torch.float64),
+        "time_unlearn_s": torch.tensor(float(results["time_unlearn_s"]), dtype=torch.float64),
     }
 
 
 def model_record(args: list[str], pairing: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """(record, trained now) of one model: from the cache, or trained and scored now."""
-    run = build_run(args)
-    if run.trainer.num_devices * run.trainer.num_nodes > 1:
+    run = configured_run(args)
+    trainer = run.trainer()
+    if trainer.num_devices * trainer.num_nodes > 1:
         raise ValueError("camu score runs its models one after another on one device: set trainer.devices 1")
     own = starting_point(run).keys.pairing() | {"seed": None}
     if own != pairing:
         differ = ", ".join(key for key in own if own[key] != pairing[key])
         raise ValueError(f"the Retrain config differs from the method's in {differ}; set --retrain_config to match")
     cache = CheckpointCache(run.settings.cache_dir)
-    entry, created = cache.load_or_create(RECORD_KIND, record_key(run), lambda: train_and_score(run, cache))
+    entry, created = cache.load_or_create(RECORD_KIND, record_key(run, trainer), lambda: train_and_score(run, trainer))
     return entry["state_dict"], created
 
 
-def fixed_forget_set(probe: CamuCLI, cache_dir: str) -> list[str]:
+def fixed_forget_set(probe: ConfiguredRun, cache_dir: str) -> list[str]:
     """Options that hold every model to the probe's forget set: a random one (drawn from the split seed, which
     follows each model's seed) is written to a file; a class or a given list is the same for any seed already."""
     if probe.datamodule.hparams.forget_fraction is None:
@@ -184,9 +171,11 @@ def fixed_forget_set(probe: CamuCLI, cache_dir: str) -> list[str]:
 def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]:
     """Every model's record (cached or trained now), then F, the utility-adjusted score and the files."""
     shared, method_only = split_options(fit_options)
+    check_config_options(["--config", options.config])  # a missing config named by its path, before any file
     retrain_config = options.retrain_config or str(retrain_config_beside(Path(options.config)))
-    probe = build_run(["--config", options.config, *shared, *method_only, *QUIET_RUN])  # claims no version_N
-    method_name, num_models = type(probe.model).__name__, options.models
+    check_config_options(["--config", retrain_config])
+    probe = configured_run(["--config", options.config, *shared, *method_only, *QUIET_RUN])
+    method_name, num_models = type(probe.method).__name__, options.models
     fixed = fixed_forget_set(probe, probe.settings.cache_dir)
     pairing = starting_point(probe).keys.pairing() | {"seed": None}
     method_seeds = range(num_models, 2 * num_models) if method_name == "Retrain" else range(num_models)
@@ -211,7 +200,11 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
 
 
 def summarise(
-    records: dict[str, list[dict[str, Any]]], options: argparse.Namespace, probe: CamuCLI, trained: int, took: float
+    records: dict[str, list[dict[str, Any]]],
+    options: argparse.Namespace,
+    probe: ConfiguredRun,
+    trained: int,
+    took: float,
 ) -> dict[str, Any]:
     """F and the utility-adjusted score of the records; writes forget_quality.json, epsilons.npy and the histogram."""
     confidences = {side: np.stack([r["confidence"].numpy() for r in rows]) for side, rows in records.items()}
@@ -220,9 +213,13 @@ def summarise(
         for side, rows in records.items()
     }
     quality, epsilons = forget_quality(confidences["retrain"], confidences["method"])
-    method_name, dataset = type(probe.model).__name__, probe.datamodule.hparams.dataset
+    method_name, dataset = type(probe.method).__name__, probe.datamodule.hparams.dataset
     identity = cache_key(
-        {"method": record_key(probe), "pairing": starting_point(probe).keys.pairing(), "N": options.models}
+        {
+            "method": record_key(probe, probe.trainer()),
+            "pairing": starting_point(probe).keys.pairing(),
+            "N": options.models,
+        }
     )
     out = Path(
         options.out or Path("lightning_logs") / "forget_quality" / f"{method_name}-{Path(dataset).stem}-{identity[:8]}"
@@ -286,7 +283,6 @@ def main(args: list[str]) -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "camu_lightning.cache"):
         logging.getLogger(name).setLevel(logging.WARNING)  # one line per model is the progress bar's
     warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging")
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")  # args are ours here
     with one_line_errors():
         results = study(options, fit_options)
     console.print(results_table(results))

@@ -28,10 +28,12 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.grid import TUNED_CLASS, method_of
-from camu_lightning.cli import CLI_CLASSES, CamuCLI
-from camu_lightning.config_files import read_config
-from camu_lightning.files import atomic_write
+from camu_lightning.config_files import check_config_options, read_config
+from camu_lightning.files import atomic_write, check_writable
 from camu_lightning.methods import DivergenceError
+from camu_lightning.run.configured import configured_run
+from camu_lightning.run.run_folder import claim_run_folder, released_on_error
+from camu_lightning.run.unlearn import unlearn
 from camu_lightning.score import retrain_config_beside, split_options
 from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
 
@@ -73,12 +75,18 @@ def tune_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fit(args: list[str]) -> dict[str, Any]:
-    """One `camu fit` in this process; its results.json, with the device it ran on under "device"."""
-    cli = CamuCLI(**CLI_CLASSES, save_config_kwargs={"overwrite": True}, args=["fit", *args],
-                  parser_kwargs={"exit_on_error": False})  # fmt: skip
-    results = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())
-    device = cli.trainer.strategy.root_device
+def fit(args: list[str], retrain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One `camu fit` in this process, paired with `retrain`'s results where given, in a `version_N/` folder of its
+    own; its results, with the device it ran on under "device"."""
+    run = configured_run(args)
+    trainer = run.trainer()
+    claim_run_folder(trainer)
+    with released_on_error(trainer):
+        check_writable(run.settings.cache_dir, "cache_dir")
+    folder = trainer.log_dir or trainer.default_root_dir
+    settings = run.callback_settings() | {"retrain": retrain, "results_dir": folder, "verbose": False}
+    results = unlearn(run.method, run.datamodule, trainer, **settings)
+    device = trainer.strategy.root_device
     return results | {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
 
 
@@ -128,19 +136,16 @@ def own_settings(settings: dict[str, Any], space: dict[str, dict[str, Any]]) -> 
     return values
 
 
-def objective(method_args: list[str], space: dict[str, dict[str, Any]], time_cap: float):
+def objective(method_args: list[str], space: dict[str, dict[str, Any]], time_cap: float, retrain: dict[str, Any]):
     def run_trial(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
         try:
-            results = fit([*method_args, *(f"--{name}={json.dumps(value)}" for name, value in values.items())])
+            trial_args = [*method_args, *(f"--{name}={json.dumps(value)}" for name, value in values.items())]
+            results = fit(trial_args, retrain)
         except DivergenceError as error:
             trial.set_user_attr("pruned_because", f"pruned: {error}")
             raise optuna.TrialPruned() from error
         trial.set_user_attr("time_unlearn_s", results["time_unlearn_s"])
-        if "avg_gap" not in results:
-            raise ValueError(
-                "the trial found no Retrain of its split to pair with; is --retrain_config's data the same?"
-            )
         if results["time_unlearn_s"] > time_cap:
             trial.set_user_attr(
                 "pruned_because", f"unlearning took {results['time_unlearn_s']:.1f} s > {time_cap:.1f} s"
@@ -200,6 +205,7 @@ def open_study(storage_dir: Path, name: str) -> optuna.Study:
 
 def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
     config = Path(options.config)
+    check_config_options(["--config", str(config)])
     space = search_space(config)
     shared, method_only = split_options(fit_options)
     retrain_config = options.retrain_config or str(retrain_config_beside(config))
@@ -248,7 +254,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
             console.print(f"trial {trial.number}: {outcome} with {trial.params}", highlight=False)
 
         remaining = max(0, options.trials - len(done))
-        study.optimize(objective(method_args, space, time_cap), n_trials=remaining, callbacks=[report])
+        study.optimize(objective(method_args, space, time_cap, retrain), n_trials=remaining, callbacks=[report])
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise ValueError(f"every trial of {name} was pruned (unlearning longer than {time_cap:.1f} s, or diverged)")
@@ -278,7 +284,6 @@ def main(args: list[str]) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")  # args are ours here
     with one_line_errors():
         out = search(options, fit_options)
     console.print(f"tuned config: {out}", soft_wrap=True)

@@ -11,6 +11,7 @@ from typing import Any
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from camu_lightning.gaps import ATTACK_KEYS
+from camu_lightning.run.starting_point import own_settings
 
 FINAL = ("acc_remain", "acc_forget", "acc_test", "acc_test_remain", "acc_test_forget", "mia", *ATTACK_KEYS,
          "avg_gap", "tow", "rte", "rte_with_prepare", "time_unlearn_s")  # fmt: skip
@@ -21,7 +22,7 @@ def run_settings(results: dict[str, Any], method_hparams: dict[str, Any], labels
     method's own hyperparameters (`model/<name>`)."""
     classes = results["forget_classes"]
     scenario = f"class{'+'.join(map(str, classes))}" if classes else f"random {results['num_forget']}"
-    own = {f"model/{name}": value for name, value in method_hparams.items() if name not in ("network", "seed")}
+    own = {f"model/{name}": value for name, value in own_settings(method_hparams).items()}
     identity = {"method": results["method"], "dataset": results["dataset"], "scenario": scenario}
     return identity | {"seed": results["seed"], **labels, **own}
 

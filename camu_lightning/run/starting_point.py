@@ -84,9 +84,16 @@ class StartingPoint(L.Callback):
     def unlearned_key(self, trainer: L.Trainer, method: UnlearningMethod) -> dict[str, Any]:
         """The cache settings of a method's result, for methods that cache it (Retrain)."""
         channels_last = any(isinstance(callback, ChannelsLast) for callback in trainer.callbacks)
-        recipe = {key: value for key, value in method.hparams.items() if key not in ("network", "seed")}
+        recipe = own_settings(method.hparams)
         device = trainer.strategy.root_device.type
         return self.keys.unlearned(recipe, trainer.max_epochs, str(trainer.precision), channels_last, device)
+
+
+def own_settings(hparams: dict[str, Any]) -> dict[str, Any]:
+    """A module's own settings: its hyperparameters without the network, the seed and the bookkeeping LightningCLI
+    adds (`_class_path`, `_instantiator`), so a run built in Python and the same run built from a config share
+    cache entries."""
+    return {key: value for key, value in hparams.items() if key not in ("network", "seed") and key[0] != "_"}
 
 
 def identity_keys(keys: RunKeys) -> dict[str, Any]:
