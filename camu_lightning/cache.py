@@ -13,7 +13,8 @@ import logging
 import pickle
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from camu_lightning import __version__
-from camu_lightning.files import atomic_write, remove_dead_writers_temporaries
+from camu_lightning.files import atomic_write, check_writable, remove_dead_writers_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class RunKeys:
         """The keys of a run on this data module (an UnlearningDataModule) with this network config."""
         shape = {"num_classes": datamodule.num_classes, "input_shape": list(datamodule.input_shape)}
         network = network | {"init_args": network.get("init_args", {}) | shape}
-        identity = (datamodule.dataset_identity(), datamodule.hparams.pipeline, datamodule.split_identity())
+        identity = (datamodule.dataset_identity(), datamodule.pipeline_identity(), datamodule.split_identity())
         return cls(identity[0], identity[1], network, identity[2], seed)
 
     def original(self, recipe: dict[str, Any], precision: str) -> dict[str, Any]:
@@ -144,6 +145,19 @@ class RunKeys:
         }
 
 
+# Every kind of entry: the originals, training-time state, unlearned models (Retrain), evaluations, and `camu
+# score`'s records and forget sets.
+KINDS = ("original", "state", "unlearned", "evaluation", "forget_scores", "forget_sets")
+
+
+def check_cache_writable(root: str | Path) -> None:
+    """Refuse, before anything runs, a cache folder or any of its kinds' folders that cannot be written (one line
+    naming it): a run must not fail at its first save, after the work, with a traceback."""
+    check_writable(root, "cache_dir")
+    for kind in KINDS:
+        check_writable(Path(root) / kind, f"cache_dir's {kind}/ folder")
+
+
 class CheckpointCache:
     """Entries under `<root>/<kind>/<key>.pt`, each holding {"settings": ..., "state_dict": ..., "extra": ...}."""
 
@@ -177,20 +191,9 @@ class CheckpointCache:
         self, kind: str, settings: dict[str, Any], create: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
         """(entry, created): the stored entry, or `create()`'s state_dict stored with its creation time
-        (`extra["time_create_s"]`) when there is none.
-
-        A file lock per entry makes a second process that needs the same entry wait for the first and read its
-        result. The lock is the operating system's (flock), so a process killed while creating frees it at once.
-        """
+        (`extra["time_create_s"]`) when there is none; under the entry's lock (`locked`)."""
         path = self.path(kind, cache_key(settings))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(path.with_name(f"{path.name}.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            log.info("%s: another process is creating %s; waiting for it", kind, path)
-            lock.acquire()
-        try:
+        with self.locked(kind, settings):
             entry = self.load(kind, settings)
             if entry is not None:
                 log.info("%s: cached %s", kind, path)
@@ -201,6 +204,21 @@ class CheckpointCache:
             extra = {"time_create_s": time.perf_counter() - started}
             self.save(kind, settings, state_dict, extra)
             return {"settings": settings, "state_dict": state_dict, "extra": extra}, True
+
+    @contextmanager
+    def locked(self, kind: str, settings: dict[str, Any]) -> Iterator[None]:
+        """The entry's lock held: a second process that needs the same entry waits for the first to create it and
+        then reads it. The lock is the operating system's (flock), so a process killed while creating frees it."""
+        path = self.path(kind, cache_key(settings))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.with_name(f"{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("%s: another process is creating %s; waiting for it", kind, path)
+            lock.acquire()
+        try:
+            yield
         finally:
             lock.release()
 
@@ -232,6 +250,9 @@ class NoCache:
 
     def save(self, kind: str, settings: dict[str, Any], state_dict: dict[str, Any], extra: dict[str, Any]) -> None:
         return None
+
+    def locked(self, kind: str, settings: dict[str, Any]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def path(self, kind: str, key: str) -> str:
         return f"(not cached: {kind} {key})"

@@ -15,6 +15,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
+from camu_lightning.cache import check_cache_writable
 from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.files import check_writable
@@ -49,7 +50,7 @@ class CamuCLI(LightningCLI):
         init = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer, settings = init.trainer, self.settings
         check_writable(trainer.default_root_dir or ".", "trainer.default_root_dir")
-        check_writable(settings.cache_dir, "cache_dir")
+        check_cache_writable(settings.cache_dir)
         configured = trainer.callbacks if isinstance(trainer.callbacks, list) else [trainer.callbacks]
         callbacks = list(filter(None, configured))
         if trainer.enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):

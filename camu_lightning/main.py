@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from camu_lightning.sigterm import stop_on_sigterm
+from camu_lightning.sigterm import stop_on_sigterm, stop_with_parent
 
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
 COMMANDS = {  # command: (its module, what it does)
@@ -31,6 +31,7 @@ def main(args: list[str] | None = None) -> None:
     if not given or given[0] in ("-h", "--help"):
         return print(overview())
     stop_on_sigterm()
+    stop_with_parent()
     if given[0] in COMMANDS and given[0] != "fit":  # the suite's own commands beside LightningCLI's `fit`
         return import_module(COMMANDS[given[0]][0]).main(given[1:])
     return import_module("camu_lightning.cli").main(given)

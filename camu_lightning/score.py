@@ -24,7 +24,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from camu_lightning.cache import CheckpointCache, cache_key
+from camu_lightning.cache import CheckpointCache, cache_key, check_cache_writable
 from camu_lightning.config_files import check_config_options
 from camu_lightning.files import atomic_write, write_json
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
@@ -175,6 +175,7 @@ def study(options: argparse.Namespace, fit_options: list[str]) -> dict[str, Any]
     retrain_config = options.retrain_config or str(retrain_config_beside(Path(options.config)))
     check_config_options(["--config", retrain_config])
     probe = configured_run(["--config", options.config, *shared, *method_only, *QUIET_RUN])
+    check_cache_writable(probe.settings.cache_dir)
     method_name, num_models = type(probe.method).__name__, options.models
     fixed = fixed_forget_set(probe, probe.settings.cache_dir)
     pairing = starting_point(probe).keys.pairing() | {"seed": None}

@@ -9,10 +9,16 @@ through Lightning's interrupt handling (its teardown) and our atomic writes (no 
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 from types import FrameType
 
 EXIT_STATUS = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
+PARENT_ENV = "CAMU_STOP_WITH_PARENT"  # the pid of the process whose end ends this one (`camu bench` sets it)
+PARENT_POLL_S = 0.5
+GRACE_S = 10.0  # after SIGTERM, the longest a run may take to unwind before it is ended outright
 
 
 def stop(signum: int, frame: FrameType | None) -> None:
@@ -22,3 +28,21 @@ def stop(signum: int, frame: FrameType | None) -> None:
 def stop_on_sigterm() -> None:
     """SIGTERM raises SystemExit(143) wherever this process is (its main thread)."""
     signal.signal(signal.SIGTERM, stop)
+
+
+def stop_with_parent() -> None:
+    """Where `CAMU_STOP_WITH_PARENT` names this process's parent (a `camu bench` run), end this process as SIGTERM
+    does once that parent is gone, whatever ended it (SIGKILL, an OOM killer, a closed terminal): a grid's runs never
+    outlive it as orphans. The variable is removed, so processes this one starts (DDP ranks) do not inherit it."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(GRACE_S)
+        os._exit(EXIT_STATUS)
+
+    threading.Thread(target=watch, name="camu-stop-with-parent", daemon=True).start()

@@ -28,8 +28,9 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.grid import TUNED_CLASS, method_of
+from camu_lightning.cache import check_cache_writable
 from camu_lightning.config_files import check_config_options, read_config
-from camu_lightning.files import atomic_write, check_writable
+from camu_lightning.files import atomic_write
 from camu_lightning.methods import DivergenceError
 from camu_lightning.run.configured import configured_run
 from camu_lightning.run.run_folder import claim_run_folder, released_on_error
@@ -82,7 +83,7 @@ def fit(args: list[str], retrain: dict[str, Any] | None = None) -> dict[str, Any
     trainer = run.trainer()
     claim_run_folder(trainer)
     with released_on_error(trainer):
-        check_writable(run.settings.cache_dir, "cache_dir")
+        check_cache_writable(run.settings.cache_dir)
     folder = trainer.log_dir or trainer.default_root_dir
     settings = run.callback_settings() | {"retrain": retrain, "results_dir": folder, "verbose": False}
     results = unlearn(run.method, run.datamodule, trainer, **settings)

@@ -14,7 +14,9 @@ import yaml
 
 from camu_lightning.bench.aggregate import average_diff, per_seed, summarise
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.report import build, forget_quality_line, scenario_section, summary_section
+from camu_lightning.bench.report import build, scenario_section
+from camu_lightning.bench.sections import forget_quality_line
+from camu_lightning.bench.summary import summary_section
 from camu_lightning.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +26,17 @@ def write_grid(path: Path, **settings) -> Path:
     path.write_text(yaml.safe_dump({"datasets": ["mnist"], "methods": ["camu", "retrain", "ngrad"], "seeds": [1, 2]}
                                    | settings))  # fmt: skip
     return path
+
+
+def retrain_rows(results: Path, seeds: list[int], split_key: str = "split") -> None:
+    """Finished Retrain rows of mnist random for these seeds (the partners a method cell waits for)."""
+    for seed in seeds:
+        metrics = {"status": "ok", "method": "Retrain", "split_key": split_key, "time_unlearn_s": 10.0,
+                   "acc_remain": 99.5, "acc_forget": 97.0, "acc_test": 98.0, "mia": 55.0}  # fmt: skip
+        row = {"dataset": "mnist", "scenario": "random", "method_key": "retrain", "seed": seed, "metrics": metrics}
+        path = results / "mnist" / "random" / "retrain" / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row))
 
 
 def test_grid_cells_run_retrain_first_with_each_scenarios_forget_set(tmp_path: Path) -> None:
@@ -214,7 +227,7 @@ def test_fast_preset_is_the_fewest_epochs_as_close_as_the_recipe_and_20x_faster_
     assert (tmp_path / "docs" / "figures" / "mnist_random_camu_epochs.png").is_file()
     # At 30x the bar, 3 epochs (25x) no longer qualifies and nothing closer is faster: no preset.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("camu_lightning.bench.report.PRESET_MIN_RTE", 30.0)
+        patch.setattr("camu_lightning.bench.sections.PRESET_MIN_RTE", 30.0)
         text = build(results, tmp_path / "docs", [], configs).read_text()
     assert "No epoch count is as close as the recipe at 30× or more: no preset." in text
     swept = {"method": "camu", "setting": "trainer.max_epochs", "values": [1, 3]}
@@ -274,7 +287,7 @@ def test_sigterm_stops_the_runs_in_flight_with_the_grid(tmp_path: Path) -> None:
 
 def test_the_relearn_section_names_the_methods_whose_forget_accuracy_fell(tmp_path: Path) -> None:
     """|Δ| hides a fall: a model that had not forgotten loses D_f on D_r alone; the report says which did."""
-    from camu_lightning.bench.report import relearn_section
+    from camu_lightning.bench.sections import relearn_section
 
     def seed(forget: list[float]) -> dict[str, float]:
         return {f"relearn_delta_{name}_{e}": (forget[e] if name == "acc_forget" else 0.0)
@@ -292,7 +305,6 @@ def test_the_relearn_section_names_the_methods_whose_forget_accuracy_fell(tmp_pa
 
 
 def test_the_summary_ranks_each_methods_better_variant_in_the_papers_setting_order() -> None:
-    from camu_lightning.bench.report import summary_section
 
     def seeds(gap: float, rte: float) -> dict[int, dict[str, float]]:
         return {1: {"avg_gap": gap - 0.5, "rte": rte, "tow": 0.9}, 2: {"avg_gap": gap + 0.5, "rte": rte, "tow": 0.9}}
@@ -460,7 +472,7 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
     folder = cells(read_grid(grid), REPO / "configs")[0].run_folder(logs)
     error = "NGrad diverged at epoch 0, step 3: loss = nan; lower the learning rate"
 
-    def diverging_run(command, log, quiet, threads=None) -> int:
+    def diverging_run(command, log, quiet, threads=None, claim_fd=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").write_text(json.dumps({"status": "diverged", "method": "NGrad", "error": error}))
         return 2
@@ -468,6 +480,7 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
     args = ["bench", "--grid", str(grid), "--results", str(results), "--logs", str(logs), "--configs",
             str(REPO / "configs")]  # fmt: skip
     monkeypatch.setattr(bench_run, "run_process", diverging_run)
+    retrain_rows(results, [1])
     main(args)
     said = capsys.readouterr().err.replace("\n", " ")
     assert "grid: 1 rows written (1 of them diverged runs)" in said
@@ -479,7 +492,7 @@ def test_the_grid_keeps_a_diverged_run_as_its_row_and_fails_a_crashed_one(tmp_pa
 
     (results / "mnist/random/ngrad/seed1.json").unlink()
     os.utime(folder / "results.json", (0, 0))  # the earlier run's file, older than the next run
-    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet, threads=None: 1)
+    monkeypatch.setattr(bench_run, "run_process", lambda *run, **settings: 1)
     with pytest.raises(SystemExit) as failed:
         main(args)
     assert failed.value.code == 1 and "failed: mnist/random/ngrad/seed1.json failed (exit 1)" in capsys.readouterr().err
@@ -494,7 +507,8 @@ def test_runs_side_by_side_share_the_cores_and_one_run_alone_keeps_torchs_thread
 
     grid = write_grid(tmp_path / "grid.yaml", methods=["ngrad"], scenarios=["random"], seeds=[1, 2])
     given = []
-    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet, threads=None: given.append(threads) or 1)
+    monkeypatch.setattr(bench_run, "run_process", lambda command, log, quiet, threads, fd: given.append(threads) or 1)
+    retrain_rows(tmp_path / "results", [1, 2])
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     args = ["bench", "--grid", str(grid), "--results", str(tmp_path / "results"), "--logs", str(tmp_path / "logs"),
             "--configs", str(REPO / "configs"), "--jobs", str(jobs)]  # fmt: skip

@@ -4,19 +4,19 @@ import pytest
 import torch
 
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.run.configured import configured_run
 from camu_lightning.score import starting_point
-from tests.conftest import instantiated_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def original_key(tmp_path: Path, dataset: Path, *overrides: str) -> str:
     config = str(REPO / "configs/demo_camu.yaml")
-    cli = instantiated_cli(
-        "--config", config, "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path), *overrides
+    run = configured_run(
+        ["--config", config, "--data.dataset", str(dataset), "--trainer.default_root_dir", str(tmp_path), *overrides]
     )
-    recipe = cli.config_init.original
-    return cache_key(starting_point(cli).keys.original(recipe.training_settings(), recipe.precision))
+    recipe = run.original
+    return cache_key(starting_point(run).keys.original(recipe.training_settings(), recipe.precision))
 
 
 def test_key_follows_exactly_the_settings_that_determine_the_weights(tmp_path: Path, tiny_npz: Path) -> None:
@@ -47,11 +47,11 @@ def test_a_cached_retrain_serves_only_runs_on_the_same_numerics_and_device_kind(
     tmp_path: Path, tiny_npz: Path, monkeypatch
 ) -> None:
     def retrain_key(*overrides: str) -> str:
-        cli = instantiated_cli(
+        run = configured_run([
             "--config", str(REPO / "configs/mnist_retrain.yaml"), "--data.dataset", str(tiny_npz),
             "--trainer.default_root_dir", str(tmp_path), *overrides,
-        )  # fmt: skip
-        return cache_key(starting_point(cli).unlearned_key(cli.trainer, cli.model))
+        ])  # fmt: skip
+        return cache_key(starting_point(run).unlearned_key(run.trainer(), run.method))
 
     base = retrain_key()
     assert retrain_key("--data.num_workers", "2") == base

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from camu_lightning.bench.claims import claims_section, largest_relearn_change, ordinal
-from camu_lightning.bench.report import better_variants, display
+from camu_lightning.bench.naming import display
+from camu_lightning.bench.summary import better_variants
 
 A, B = ("mnist", "random"), ("mnist", "class0")
 

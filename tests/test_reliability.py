@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -101,12 +102,12 @@ def test_a_refused_run_leaves_no_version_folder(tmp_path: Path, tiny_npz: Path, 
     assert not list((tmp_path / "runs").glob("**/version_*"))
 
 
-def tiny_grid(tmp_path: Path, dataset: Path, seeds: list[int]) -> list[str]:
-    """`camu bench` arguments of a grid of Finetune cells on tiny data (one per seed)."""
+def tiny_grid(tmp_path: Path, dataset: Path, seeds: list[int], methods: tuple[str, ...] = ("retrain",)) -> list[str]:
+    """`camu bench` arguments of a grid of these methods' cells on tiny data (one per seed each)."""
     overrides = ["--data.dataset", str(dataset), "--original.epochs", "1", "--trainer.max_epochs", "1",
                  "--data.eval_batch_size", "16", "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump({"datasets": ["mnist"], "scenarios": ["random"], "methods": ["finetune"],
+    grid.write_text(yaml.safe_dump({"datasets": ["mnist"], "scenarios": ["random"], "methods": list(methods),
                                     "seeds": seeds, "overrides": overrides}))  # fmt: skip
     return [sys.executable, "-m", "camu_lightning", "bench", "--grid", str(grid), "--results", str(tmp_path / "rows"),
             "--logs", str(tmp_path / "logs"), "--configs", str(REPO / "configs")]  # fmt: skip
@@ -122,7 +123,7 @@ def test_ctrl_c_ends_the_grids_run_and_starts_no_other(tmp_path: Path, tiny_npz:
     bench = subprocess.Popen(tiny_grid(tmp_path, tiny_npz, [1, 2, 3]), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=REPO,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
-    first_log = tmp_path / "logs" / "mnist" / "random" / "finetune" / "seed1.log"
+    first_log = tmp_path / "logs" / "mnist" / "random" / "retrain" / "seed1.log"
     deadline = time.monotonic() + 300  # a loaded machine starts Python with torch slowly
     while not first_log.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -149,3 +150,49 @@ def test_two_benches_on_one_grid_run_each_cell_once(tmp_path: Path, tiny_npz: Pa
     rows = sorted((tmp_path / "rows").glob("**/seed*.json"))
     assert [row.name for row in rows] == ["seed1.json", "seed2.json"]
     assert all(json.loads(row.read_text())["metrics"]["status"] == "ok" for row in rows)
+
+
+def test_a_cache_kind_folder_that_cannot_be_written_is_one_line_before_anything_runs(
+    tmp_path: Path, tiny_npz: Path, capsys
+) -> None:
+    blocker = tmp_path / "cache" / "evaluation"  # a file where the evaluations' folder belongs
+    blocker.parent.mkdir()
+    blocker.write_text("")
+    args = ["fit", "--config", str(REPO / "configs/demo_camu.yaml"), "--data.dataset", str(tiny_npz),
+            "--trainer.enable_progress_bar=false", "--trainer.default_root_dir", str(tmp_path / "runs"),
+            "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    line = one_line_exit(args, capsys)  # was: the original trained, then a traceback at the evaluation's save
+    assert (
+        line == f"error: cache_dir's evaluation/ folder {blocker} cannot be created: {blocker} is a file, not a folder"
+    )
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["evaluation"]
+    assert not list((tmp_path / "runs").glob("**/version_*"))
+
+
+def test_an_evaluation_entry_is_created_under_its_lock(tmp_path: Path, tiny_npz: Path, monkeypatch) -> None:
+    """A second run needing the same evaluation waits for the first and reads its entry, as for every other kind."""
+    from camu_lightning.cache import CheckpointCache
+
+    held: list[str] = []
+    saved_while_held: list[bool] = []
+    locked, save = CheckpointCache.locked, CheckpointCache.save
+
+    def spy_locked(self, kind, settings):
+        held.append(kind)
+        try:
+            with locked(self, kind, settings):
+                yield
+        finally:
+            held.remove(kind)
+
+    def spy_save(self, kind, settings, state_dict, extra):
+        if kind == "evaluation":
+            saved_while_held.append(kind in held)
+        return save(self, kind, settings, state_dict, extra)
+
+    monkeypatch.setattr(CheckpointCache, "locked", contextmanager(spy_locked))
+    monkeypatch.setattr(CheckpointCache, "save", spy_save)
+    main(["fit", "--config", str(REPO / "configs/demo_camu.yaml"), "--data.dataset", str(tiny_npz),
+          "--trainer.enable_progress_bar=false", "--trainer.default_root_dir", str(tmp_path / "runs"),
+          "--cache_dir", str(tmp_path / "cache"), "--trainer.max_epochs", "1", "--original.epochs", "1"])  # fmt: skip
+    assert saved_while_held == [True]

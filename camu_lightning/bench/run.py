@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -25,12 +24,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.aggregate import read_row
+from camu_lightning.bench.cell_claim import Claimed, Postponed, being_run, claim, wait_while_run
 from camu_lightning.bench.grid import Cell, cells, read_grid
+from camu_lightning.bench.machine import machine
 from camu_lightning.files import check_writable, write_json
+from camu_lightning.gaps import with_gaps
+from camu_lightning.sigterm import PARENT_ENV
 from camu_lightning.terminal import console, print_error, set_up_terminal
 
 ROW_VERSION = 1
@@ -38,19 +40,18 @@ RUNNING: set[subprocess.Popen] = set()  # this process's runs in flight, stopped
 STOPPING = threading.Event()  # set when the grid is stopped: a queued cell then starts no run
 
 
-class Claimed(Exception):
-    """The cell is being run by another `camu bench` on the same results folder (or was finished by it)."""
-
-
-def run_process(command: list[str], log, quiet: bool, threads: int | None = None) -> int:
+def run_process(command: list[str], log, quiet: bool, threads: int | None = None, claim_fd: int | None = None) -> int:
     """A run's process to its end (its exit status), known to `stop_runs` meanwhile; with `threads`, torch's
-    intra-op threads of the run (OMP_NUM_THREADS), so runs side by side do not fight over the cores."""
+    intra-op threads of the run (OMP_NUM_THREADS), so runs side by side do not fight over the cores. The run ends
+    with this process, whatever ends it (`sigterm.stop_with_parent`), and holds the cell's claim (`claim_fd`) too."""
     if STOPPING.is_set():
         raise RuntimeError("not started: the grid was stopped")
     # A session of its own: Ctrl-C reaches the grid alone, which ends its runs (SIGTERM: exit 143, no traceback).
     output = {"stdout": log, "stderr": subprocess.STDOUT} if quiet else {}
-    environment = os.environ | {"OMP_NUM_THREADS": str(threads)} if threads is not None else None
-    process = subprocess.Popen(command, start_new_session=True, env=environment, **output)
+    environment = os.environ | {PARENT_ENV: str(os.getpid())}
+    environment |= {"OMP_NUM_THREADS": str(threads)} if threads is not None else {}
+    kept = (claim_fd,) if claim_fd is not None else ()
+    process = subprocess.Popen(command, start_new_session=True, env=environment, pass_fds=kept, **output)
     RUNNING.add(process)
     try:
         return process.wait()
@@ -76,24 +77,6 @@ def stop_runs_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def boot_id() -> str | None:
-    """The kernel's id of this boot (Linux), or None: it tells one sitting from another where host name, CPU count
-    and device agree (two cloud VMs named alike can differ 1.3x in speed and in float kernels)."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-
-
-def machine() -> dict[str, Any]:
-    """What ran the row: host, boot, CPU count, Python, torch and the first CUDA device, if any."""
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return {"host": platform.node(), "boot": boot_id(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "device": device}  # fmt: skip
-
-
 def finished(cell: Cell, results: Path) -> bool:
     """Whether the cell's row exists for its current config hash (a row of another hash is rerun)."""
     path = results / cell.row
@@ -106,28 +89,42 @@ def finished(cell: Cell, results: Path) -> bool:
         return False
 
 
+def retrain_row(cell: Cell) -> Path:
+    """The row of the Retrain a method cell's gaps are measured against: same dataset, scenario, seed and grid."""
+    name = "_".join(part for part in ("retrain", cell.label) if part)
+    return Path(cell.dataset) / cell.scenario / name / f"seed{cell.seed}.json"
+
+
+def retrain_results(cell: Cell, results: Path) -> dict[str, Any]:
+    """The finished Retrain row's results for a method cell, waiting while another process runs that Retrain;
+    raises Postponed where it has no row and nothing is computing one (it failed, or is in no grid run now)."""
+    row = retrain_row(cell)
+    if being_run(results, row):
+        console.print(f"{cell.row}: waiting for {row}, run by another camu bench", highlight=False, soft_wrap=True)
+        wait_while_run(results, row)
+    if not (results / row).is_file():
+        raise Postponed(f"{cell.row}: its Retrain {row} has no row (failed, or in no grid run now)")
+    return read_row(results / row)["metrics"]
+
+
 def run_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
-    """The cell, claimed for the run (a lock file beside its row: another `camu bench` on the same results skips it;
-    the operating system frees the claim of a process that dies), unless another process finished it meanwhile.
-    With `jobs` runs at a time, each is quiet (its output in its log) and gets cores / jobs threads; one run alone
-    keeps torch's own thread count (the committed rows' numbers were computed with it)."""
-    claim = results / cell.row.parent / f".{cell.row.name}.claim"
-    claim.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(claim)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise Claimed(f"{cell.row} is being run by another camu bench") from None
-    try:
+    """The cell, claimed for the run (another `camu bench` on the same results skips it) unless another process
+    finished it meanwhile; a method cell runs only once its Retrain has a row (`retrain_results`), so no row is
+    written without its gaps. With `jobs` runs at a time, each is quiet (its output in its log) and gets cores /
+    jobs threads; one run alone keeps torch's own thread count (the committed rows' numbers were computed with it)."""
+    with claim(results, cell.row) as held:
         if finished(cell, results):
             raise Claimed(f"{cell.row} was finished by another camu bench")
-        return run_claimed_cell(cell, results, logs, jobs)
-    finally:
-        lock.release()
+        retrain = retrain_results(cell, results) if cell.method != "retrain" else None
+        return run_claimed_cell(cell, results, logs, jobs, held.fileno(), retrain)
 
 
-def run_claimed_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
-    """One `camu fit` in a process of its own, then the cell's row; raises with the run's last line on failure."""
+def run_claimed_cell(
+    cell: Cell, results: Path, logs: Path, jobs: int, claim_fd: int, retrain: dict[str, Any] | None
+) -> Path:
+    """One `camu fit` in a process of its own, then the cell's row with its gaps to `retrain` (a method cell's
+    Retrain row, where the run did not find that Retrain's results among the runs beside it); raises with the run's
+    last line on failure."""
     # The running interpreter, not a `camu` script beside it: a checkout used without installing it has none.
     command = [sys.executable, "-m", "camu_lightning", *cell.command(logs)]
     log_file = logs / cell.row.with_suffix(".log")
@@ -135,7 +132,7 @@ def run_claimed_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
     started, started_at = time.perf_counter(), time.time()
     quiet, threads = jobs > 1, max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     with log_file.open("w") as log:
-        returncode = run_process(command, log, quiet, threads)
+        returncode = run_process(command, log, quiet, threads, claim_fd)
     written = cell.run_folder(logs) / "results.json"
     # This run's own results.json (an older run of the cell may have left one in the same folder).
     metrics = json.loads(written.read_text()) if written.is_file() and written.stat().st_mtime >= started_at else {}
@@ -144,6 +141,13 @@ def run_claimed_cell(cell: Cell, results: Path, logs: Path, jobs: int) -> Path:
         raise RuntimeError(f"{cell.row} failed (exit {returncode}){': ' + last[0] if last else ''}")
     if not metrics:
         raise RuntimeError(f"{cell.row} failed: its run wrote no {written}")
+    if retrain is not None and metrics.get("status") == "ok" and "avg_gap" not in metrics:
+        metrics = with_gaps(metrics, [retrain])
+        if "avg_gap" not in metrics:
+            raise RuntimeError(
+                f"{cell.row}: its Retrain row {retrain_row(cell)} is of another split (split_key "
+                f"{retrain.get('split_key')}, the run's {metrics.get('split_key')}); not written"
+            )
     metrics.pop("config", None)
     row = {
         "row_version": ROW_VERSION,
@@ -206,6 +210,7 @@ def run_grid(options: argparse.Namespace) -> list[str]:
     phases = [[c for c in todo if c.method == "retrain"], [c for c in todo if c.method != "retrain"]]
     failures: list[str] = []
     diverged: list[str] = []
+    postponed: list[str] = []
     written = claimed = 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -222,6 +227,8 @@ def run_grid(options: argparse.Namespace) -> list[str]:
                                 diverged.append(f"{cell.row}: {outcome['error']}")
                         except Claimed:
                             claimed += 1
+                        except Postponed as waiting:  # no gaps without a Retrain row: run it once that row exists
+                            postponed.append(str(waiting))
                         except Exception as error:  # a failed cell is reported; the grid goes on
                             failures.append(str(error).splitlines()[0])
                         progress.advance(task)
@@ -235,8 +242,11 @@ def run_grid(options: argparse.Namespace) -> list[str]:
                       "(the same command resumes)", highlight=False)  # fmt: skip
         raise SystemExit(code) from None
     skipped = f"; {claimed} run by another camu bench on {results}" if claimed else ""
+    skipped += f"; {len(postponed)} postponed" if postponed else ""
     of_them = f" ({len(diverged)} of them diverged runs)" if diverged else ""
     console.print(f"grid: {written} rows written{of_them}{skipped}", highlight=False)
+    for outcome in postponed:
+        console.print(f"postponed: {outcome}; rerun once it has one", highlight=False, soft_wrap=True)
     for outcome in diverged:
         console.print(f"diverged: {outcome} (its row records it; delete the row to run it again)", highlight=False,
                       soft_wrap=True)  # fmt: skip

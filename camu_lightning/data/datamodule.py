@@ -4,15 +4,11 @@ A method names the streams it needs and their batch sizes (`train_streams()`, th
 hands that request to `request()`, and `train_dataloader` builds them, so a method never sees files or splits
 (docs/adding_a_method.md). The CaMU tuples are built on the
 first request of the `counterfactual` stream, i.e. inside the method's unlearning timer (camu.md section 8).
-
-Evaluation loaders, in the order of `EVAL_SETS`, cover D_r, D_f and the test set with the eval transform.
-Their batches also carry the paper MIA's row roles (metrics.md section 2), so the attack reuses the logits of
-the accuracy pass instead of running the model again.
+Evaluation loaders, in the order of `EVAL_SETS`, cover D_r, D_f and the test set (evaluation.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from functools import cached_property
 from typing import Any
@@ -23,10 +19,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from camu_lightning.data.attack_sets import attack_roles
-from camu_lightning.data.counterfactual import LABEL_RULES, CounterfactualTuples, LabelRule, build_tuples
+from camu_lightning.data.checks import check_data_settings
+from camu_lightning.data.counterfactual import CounterfactualTuples, LabelRule, build_tuples
 from camu_lightning.data.datasets import ImageArrays, dataset_arrays, load_dataset
-from camu_lightning.data.rows import ImageRows, PaddedEvalSampler, collate_batch
+from camu_lightning.data.evaluation import EVAL_SETS, evaluation_loaders, evaluation_sets
+from camu_lightning.data.identity import dataset_identity, pipeline_identity, split_identity
+from camu_lightning.data.rows import ImageRows, collate_batch
 from camu_lightning.data.splits import (
     ForgetSplit,
     class_forget,
@@ -35,9 +33,9 @@ from camu_lightning.data.splits import (
     read_forget_indices,
 )
 from camu_lightning.data.streams import PartsBatchSampler, Stream, stream_dataset
-from camu_lightning.data.transforms import PIPELINES, InputPipeline, Pipeline
+from camu_lightning.data.transforms import InputPipeline, Pipeline
 
-EVAL_SETS = ("remain", "forget", "test")
+__all__ = ["EVAL_SETS", "METHOD_LINKS", "UnlearningDataModule"]
 # Data attributes a method takes as arguments of the same name (`camu fit` links them; `links()` gives them to the
 # Python API): the class count and input shape; pixel statistics (Boundary Shrink); training rows and the deletion
 # request (SISA). A method without the argument ignores the link.
@@ -63,6 +61,9 @@ class UnlearningDataModule(L.LightningDataModule):
         split_seed: seeds D_f (random removal), S, the pairing, the masks and the counterfactual labels.
         cf_label_rule: `keep_remain` (official code) or `uniform` (paper text).
         pipeline: `plain` (scale to [0, 1], normalise), `cifar32` or `imagenet224` (see transforms.py).
+        mean, std: the per-channel normalisation your model was trained with, on pixels scaled to [0, 1] (what a
+            torchvision `Normalize(mean, std)` held); default: the dataset's own (MNIST's 0.1307 / 0.3081, ...),
+            none for your own datasets.
         mia_attack_size: N of the paper MIA, the attack's member and non-member training rows (4000).
         eval_batch_size: batch size of the evaluation passes.
         num_workers: DataLoader workers; 0 suits in-memory tensors.
@@ -85,39 +86,13 @@ class UnlearningDataModule(L.LightningDataModule):
         forget_indices: str | None = None,
         eval_batch_size: int = 1024,
         num_workers: int = 0,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["train", "test"])  # data, not settings
-        if (dataset is None) == (train is None or test is None) or (train is None) != (test is None):
-            raise ValueError("set data.dataset, or both data.train and data.test (your own datasets), not both")
+        check_data_settings(dict(self.hparams), (train, test))
         self.datasets = (train, test)
-        chosen = [
-            name
-            for name, value in (
-                ("forget_fraction", forget_fraction),
-                ("forget_classes", forget_classes),
-                ("forget_indices", forget_indices),
-            )
-            if value is not None
-        ]
-        if len(chosen) != 1:
-            raise ValueError(
-                "set exactly one of data.forget_fraction, data.forget_classes, data.forget_indices; "
-                f"got {', '.join(chosen) or 'none'}"
-            )
-        if forget_fraction is not None and not 0 < forget_fraction < 1:
-            raise ValueError(f"data.forget_fraction must be in (0, 1), got {forget_fraction}")
-        if forget_classes is not None and not forget_classes:
-            raise ValueError("data.forget_classes must name at least one class")
-        if forget_repeat < 1:
-            raise ValueError(f"data.forget_repeat must be >= 1, got {forget_repeat}")
-        if cf_label_rule not in LABEL_RULES:
-            raise ValueError(f"unknown data.cf_label_rule '{cf_label_rule}'; choose from: {', '.join(LABEL_RULES)}")
-        if pipeline not in PIPELINES:
-            raise ValueError(f"unknown data.pipeline '{pipeline}'; choose from: {', '.join(PIPELINES)}")
-        for name, value in (("mia_attack_size", mia_attack_size), ("eval_batch_size", eval_batch_size)):
-            if value < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {value}")
         self.tuples: CounterfactualTuples | None = None
         self.requested: dict[str, Stream | int] | None = None
 
@@ -139,7 +114,7 @@ class UnlearningDataModule(L.LightningDataModule):
 
     @cached_property
     def pipeline(self) -> InputPipeline:
-        return InputPipeline(self.hparams.pipeline, self.arrays.mean, self.arrays.std)
+        return InputPipeline(self.hparams.pipeline, self.pixel_mean, self.pixel_std)
 
     @cached_property
     def split(self) -> ForgetSplit:
@@ -159,34 +134,22 @@ class UnlearningDataModule(L.LightningDataModule):
         return self.split.forget.tolist()
 
     def dataset_identity(self) -> str:
-        """The dataset's name, or for a user's .npz file or datasets their content hash (paths never enter cache
-        keys)."""
-        name = self.hparams.dataset
-        if name is None:
-            arrays, digest = self.arrays, hashlib.sha256()
-            for tensor in (arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test):
-                digest.update(tensor.contiguous().numpy().tobytes())
-            return f"datasets:{digest.hexdigest()}"
-        if not name.endswith(".npz"):
-            return name
-        digest = hashlib.sha256()
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return f"npz:{digest.hexdigest()}"
+        return dataset_identity(self.hparams.dataset, self.arrays)
+
+    def pipeline_identity(self) -> str:
+        return pipeline_identity(self.hparams.pipeline, self.hparams.mean, self.hparams.std)
 
     def split_identity(self) -> str:
-        """A hash of the forget set, pairing runs on the same split (e.g. a method with its Retrain)."""
-        digest = hashlib.sha256(np.ascontiguousarray(self.split.forget, dtype=np.int64).tobytes())
-        return f"{len(self.arrays.y_train)}:{digest.hexdigest()}"
+        return split_identity(self.split, len(self.arrays.y_train))
 
     @property
     def pixel_mean(self) -> tuple[float, ...] | None:
-        return self.arrays.mean
+        """The input normalisation's mean: the user's (`mean`), else the dataset's."""
+        return self.arrays.mean if self.hparams.mean is None else tuple(self.hparams.mean)
 
     @property
     def pixel_std(self) -> tuple[float, ...] | None:
-        return self.arrays.std
+        return self.arrays.std if self.hparams.std is None else tuple(self.hparams.std)
 
     def links(self, method_class: type) -> dict[str, Any]:
         """The data attributes this method class takes, by argument name: `Method(**datamodule.links(Method), ...)`."""
@@ -277,45 +240,10 @@ class UnlearningDataModule(L.LightningDataModule):
     # ----------------------------------------------------------------- evaluation
     @cached_property
     def eval_sets(self) -> dict[str, ImageRows]:
-        arrays, split = self.arrays, self.split
-        hp = self.hparams
-        roles = attack_roles(split, len(arrays.y_test), hp.mia_attack_size, hp.forget_repeat, hp.split_seed)
-
-        def rows(images: Tensor, labels: Tensor, positions: Tensor, set_name: str) -> ImageRows:
-            columns = {"mia_role": roles[set_name][0], "mia_weight": roles[set_name][1]}
-            if set_name == "test" and split.forget_classes:  # its presence marks class removal to the evaluation
-                columns["in_forget_classes"] = torch.isin(labels, torch.tensor(split.forget_classes))
-            if set_name == "remain":  # the stronger attacks' SVC learns from the first min(|T|, |D_r|) rows of D_r
-                columns["svc_shadow"] = torch.arange(len(positions)) < min(len(arrays.y_test), len(positions))
-            return ImageRows(images, labels, positions, self.pipeline.eval, columns, with_position=True)
-
-        return {
-            "remain": rows(arrays.x_train, arrays.y_train, torch.from_numpy(split.remain), "remain"),
-            "forget": rows(arrays.x_train, arrays.y_train, torch.from_numpy(split.forget), "forget"),
-            "test": rows(arrays.x_test, arrays.y_test, torch.arange(len(arrays.y_test)), "test"),
-        }
+        return evaluation_sets(self.arrays, self.split, self.pipeline, dict(self.hparams))
 
     def _eval_loaders(self) -> list[DataLoader]:
-        trainer = self.trainer
-        loaders = []
-        for name in EVAL_SETS:
-            dataset = self.eval_sets[name]
-            sampler = None
-            if trainer is not None and trainer.world_size > 1:
-                sampler = PaddedEvalSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank)
-            # An own generator: a DataLoader iterator draws a seed from it, which must not come from the training
-            # RNG, or a run's batches would depend on how often it validates.
-            loaders.append(
-                DataLoader(
-                    dataset,
-                    batch_size=self.hparams.eval_batch_size,
-                    sampler=sampler,
-                    collate_fn=collate_batch,
-                    num_workers=self.hparams.num_workers,
-                    generator=torch.Generator(),
-                )
-            )
-        return loaders
+        return evaluation_loaders(self.eval_sets, self.hparams.eval_batch_size, self.hparams.num_workers, self.trainer)
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._eval_loaders()

@@ -185,12 +185,35 @@ def _pixels(image: Any, name: str) -> np.ndarray:
             if image.numel() and (image.min() < 0 or image.max() > 1):
                 raise ValueError(
                     f"{name}: float images must lie in [0, 1] (ToTensor's scale), got {float(image.min()):.3g}.."
-                    f"{float(image.max()):.3g}: leave normalisation to the data module's pipeline"
+                    f"{float(image.max()):.3g}: drop the Normalize transform and give its mean and std as "
+                    "data.mean and data.std (UnlearningDataModule(mean=..., std=...))"
                 )
             image = (image * 255).round().to(torch.uint8)
         image = image.numpy()
         return image.transpose(1, 2, 0) if image.ndim == 3 else image  # CHW -> HWC
     return np.asarray(image)  # a PIL image or an array: already HW or HWC
+
+
+def check_item(item: Any, name: str) -> None:
+    """A dataset item must be an (image, label) pair; a dict is named by its keys with the fix."""
+    if isinstance(item, dict):
+        raise ValueError(
+            f"{name} yields dicts (keys: {', '.join(map(str, item))}); give the data module (image, label) pairs, "
+            "e.g. a Dataset whose __getitem__ returns (item['image'], item['label'])"
+        )
+    if not isinstance(item, tuple | list) or len(item) != 2:
+        raise ValueError(f"{name} must yield (image, label) pairs, got {type(item).__name__} items")
+
+
+def whole_labels(labels: list[Any], name: str) -> np.ndarray:
+    """Class labels as int64: integers, or floats that are whole numbers; a fraction is refused, never truncated."""
+    values = np.asarray([label.item() if isinstance(label, torch.Tensor) else label for label in labels])
+    if values.size and not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise ValueError(f"{name}: labels must be integer class indices 0..C-1, got {values.dtype} values")
+    fractional = values[values != np.round(values)] if np.issubdtype(values.dtype, np.floating) else values[:0]
+    if fractional.size:
+        raise ValueError(f"{name}: label {fractional[0]} is not a whole number; labels must be class indices 0..C-1")
+    return values.astype(np.int64)
 
 
 def dataset_arrays(train: Dataset, test: Dataset, num_classes: int | None = None) -> ImageArrays:
@@ -203,10 +226,12 @@ def dataset_arrays(train: Dataset, test: Dataset, num_classes: int | None = None
             pairs = [dataset[index] for index in range(len(dataset))]
         except TypeError as error:
             raise ValueError(f"{name} must be a map-style Dataset of (image, label) pairs ({error})") from error
+        for item in pairs[:1]:
+            check_item(item, name)
         images = [_pixels(image, name) for image, _ in pairs]
         if len({image.shape for image in images}) > 1:
             raise ValueError(f"{name}: images differ in shape; give the dataset a transform that resizes them")
-        parts += [np.stack(images) if images else np.zeros(0), np.asarray([int(label) for _, label in pairs])]
+        parts += [np.stack(images) if images else np.zeros(0), whole_labels([label for _, label in pairs], name)]
     classes = num_classes or getattr(train, "classes", None)
     return _arrays(
         *parts, name="data.train/data.test", num_classes=len(classes) if isinstance(classes, list) else classes

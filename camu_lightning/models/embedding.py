@@ -62,6 +62,18 @@ class WithEmbedding(nn.Module):
         return logits, seen[-1].flatten(1)
 
 
+class OutputAt(nn.Module):
+    """One element of the output before it: `nn.Sequential(model, OutputAt(0))` is a model whose forward returns
+    the logits where `model`'s returns a tuple (logits, aux, ...)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, output: tuple[Tensor, ...]) -> Tensor:
+        return output[self.index]
+
+
 def as_network(model: nn.Module, layer: str | None = None) -> nn.Module:
     """The model itself if it returns (logits, embedding) already (the suite's CNN and ResNet18, a WithEmbedding),
     else the model wrapped in WithEmbedding."""

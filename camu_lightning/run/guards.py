@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import lightning as L
+import torch
 
 from camu_lightning.lightning_private import start_method
 from camu_lightning.methods import UnlearningMethod
@@ -42,6 +43,43 @@ def check_run(method: UnlearningMethod, trainer: L.Trainer) -> None:
         raise ValueError(
             "trainer.strategy must start each rank as a process of its own (ddp, ddp_find_unused_parameters_true), "
             "not spawn it: a spawned rank's clock and metrics never return to camu fit"
+        )
+
+
+def check_network(method: UnlearningMethod, datamodule: Any) -> None:
+    """The network takes the data's inputs in float32 and returns one logit per class the data declares: checked
+    with one forward of two test images in eval mode (no weight, statistic or random state changes) before any
+    work, so a mismatch is one line, not an error deep in an attack or after an epoch."""
+    network = method.network
+    wrong = sorted({str(p.dtype).removeprefix("torch.") for p in network.parameters() if p.dtype != torch.float32})
+    if wrong:
+        raise ValueError(
+            f"the network's parameters are {', '.join(wrong)}; the suite trains float32 networks: convert it with "
+            "model.float() (trainer.precision sets mixed precision)"
+        )
+    device = next((p.device for p in network.parameters()), torch.device("cpu"))  # a model handed over on a GPU
+    inputs = datamodule.eval_sets["test"].__getitems__([0, 1])["x"].to(device)
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            output = network(inputs)
+    finally:
+        network.train(was_training)
+    logits = output[0]  # the suite's networks return (logits, embedding); a user's model is wrapped so
+    if isinstance(logits, tuple | list):
+        raise ValueError(
+            f"the model's forward returns a {type(logits).__name__} of {len(logits)}, not the logits: give "
+            "nn.Sequential(model, camu_lightning.models.OutputAt(i)), i the logits' position in it"
+        )
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"the model's forward must return logits of shape (batch, classes), got {shape}")
+    if logits.shape[1] != datamodule.num_classes:
+        raise ValueError(
+            f"the model returns {logits.shape[1]} logits per image but the data holds {datamodule.num_classes} "
+            f"classes: give it a head of {datamodule.num_classes} outputs (or data whose labels are 0.."
+            f"{logits.shape[1] - 1})"
         )
 
 

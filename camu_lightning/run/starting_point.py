@@ -16,7 +16,7 @@ from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, on_one_device
-from camu_lightning.run.guards import check_built, check_retrain, check_run
+from camu_lightning.run.guards import check_built, check_network, check_retrain, check_run
 from camu_lightning.run.preparation import prepare_method
 
 
@@ -61,6 +61,7 @@ class StartingPoint(L.Callback):
         identity = identity_keys(self.keys_of(method, datamodule))
         if self.retrain is not None:
             check_retrain(self.retrain, identity | {"seed": int(method.hparams.seed)})
+        check_network(method, datamodule)
         self.prepared = identity | prepare_method(
             method,
             datamodule,

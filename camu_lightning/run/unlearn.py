@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,15 @@ def run_callbacks(
 def evaluate_original(trainer: L.Trainer, method: UnlearningMethod, datamodule: UnlearningDataModule) -> None:
     """Before fit: check the run and load its starting point, then evaluate that model (or take its evaluation
     from the cache)."""
-    find_callback(trainer, StartingPoint).prepare(trainer, method, datamodule)
+    start = find_callback(trainer, StartingPoint)
+    start.prepare(trainer, method, datamodule)
     evaluation = find_callback(trainer, OriginalEvaluation)
-    if evaluation.wanted(trainer, method) and not evaluation.load_cached(trainer, method):
-        trainer.validate(method, datamodule=datamodule, verbose=False)
+    if not evaluation.wanted(trainer, method):
+        return
+    one_device = trainer.num_devices * trainer.num_nodes == 1  # ranks validate together: none waits on a lock
+    with start.cache.locked("evaluation", evaluation.key(trainer, method)) if one_device else nullcontext():
+        if not evaluation.load_cached(trainer, method):  # another run may have stored it while this one waited
+            trainer.validate(method, datamodule=datamodule, verbose=False)
 
 
 def announce_split(datamodule: UnlearningDataModule) -> None:
