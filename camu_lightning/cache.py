@@ -60,6 +60,27 @@ def weights_digest(state_dict: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def state_digest(state: Any, prefix: str = "") -> str:
+    """`weights_digest` of a nested state (dicts and lists of tensors, as SISA's shards or Unroll's pass are kept);
+    its other values (counts, settings) enter by their text."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensors[name] = value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{name}.{key}")
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, f"{name}.{index}")
+        else:
+            tensors[name] = torch.frombuffer(bytearray(repr(value).encode() or b" "), dtype=torch.uint8)
+
+    walk(state, prefix)
+    return weights_digest(tensors)
+
+
 @dataclass(frozen=True)
 class RunKeys:
     """The settings behind each cache entry of one run, and the key that pairs runs on the same split.

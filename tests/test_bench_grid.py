@@ -313,17 +313,21 @@ def test_the_summary_ranks_each_methods_better_variant_in_the_papers_setting_ord
         ("fashion_mnist", "random"): {"camu": seeds(1.0, 5.0), "ngrad": seeds(4.0, 2.0)},
         ("mnist", "class0"): {"camu": seeds(3.0, 5.0), "ngrad": seeds(9.0, 2.0), "ngrad_tuned": seeds(2.0, 4.0)},
         ("mnist", "random"): {"retrain": {1: {}}, "camu": seeds(1.0, 5.0), "camu_remove": seeds(0.1, 1.0),
-                              "camu_max_epochs1": seeds(0.1, 50.0), "sisa": {1: {"avg_gap": 3.0, "rte": 9.0,
+                              "camu_max_epochs1": seeds(0.1, 50.0), "sisa": {1: {"avg_gap": 2.5, "rte": 9.0,
+                              "rte_with_prepare": 0.5, "tow": 0.8}, 2: {"avg_gap": 3.5, "rte": 9.0,
                               "rte_with_prepare": 0.5, "tow": 0.8}}},
     }  # fmt: skip
     lines = summary_section(grouped)
     table = lines[lines.index("| method | mnist random | mnist class0 | fashion_mnist random |") :]
     # Mean ranks: CaMU (1 + 2 + 1) / 3, NGrad (1 + 2) / 2, SISA 2; ablation, sweep point and Retrain are not ranked.
+    # Each pair's per-seed differences are equal (e.g. CaMU - SISA: -2, -2): every place is sure, none shared.
     camu = ("1. 1.00 ± 0.50; 5.0×; ToW 0.90", "2. 3.00 ± 0.50; 5.0×; ToW 0.90", "1. 1.00 ± 0.50; 5.0×; ToW 0.90")
     assert table[2] == "| CaMU | " + " | ".join(camu) + " |"
     assert table[3] == "| NGrad | — | 1. 2.00 ± 0.50 (tuned); 4.0×; ToW 0.90 | 2. 4.00 ± 0.50; 2.0×; ToW 0.90 |"
-    assert table[4] == "| SISA | 2. 3.00; 0.5×; ToW 0.80 | — | — |"  # one seed; RTE with its preparation
-    assert len(table) == 6 and table[5] == ""
+    assert table[4] == "| SISA | 2. 3.00 ± 0.50; 0.5×; ToW 0.80 | — | — |"  # RTE with its preparation
+    floor = "| Retrain vs Retrain (the floor) | — (needs a Retrain of another init on each seed's split) | — (needs "
+    assert table[5] == floor + "two Retrain seeds) | — (needs a Retrain of another init on each seed's split) |"
+    assert len(table) == 7 and table[6] == ""
 
 
 def test_the_readme_gets_the_summary_table_between_its_markers_and_nothing_else(tmp_path: Path) -> None:
@@ -338,7 +342,8 @@ def test_the_readme_gets_the_summary_table_between_its_markers_and_nothing_else(
     build(results, tmp_path / "docs", [], REPO / "configs", readme=readme)
     text = readme.read_text()
     assert text.startswith("# Title\n\nIntro.\n\n<!-- camu report: summary -->\nPer setting: rank by avg_gap")
-    assert "| CaMU | 1. 1.25 ± 0.25; 12.5×; ToW 0.98 |\n<!-- /camu report: summary -->\nEnd.\n" in text
+    floor = "| Retrain vs Retrain (the floor) | — (needs a Retrain of another init on each seed's split) |"
+    assert f"| CaMU | 1. 1.25 ± 0.25; 12.5×; ToW 0.98 |\n{floor}\n<!-- /camu report: summary -->\nEnd.\n" in text
     assert "stale" not in text and "## Summary" not in text
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")
@@ -399,8 +404,9 @@ def test_the_appendix_settings_get_a_summary_and_sections_of_their_own(tmp_path:
     assert "| method | mnist random15 | mnist class2 |" in appendix_part
     # random15 is a random removal (a mia gap of 4 over its 4 table metrics: 1.00); class2 a class one (an
     # acc_test_remain gap of 2 over its 3: 0.67); Retrain's times over CaMU's: 10x both.
-    assert "| CaMU | 1. 1.00; 10.0×; ToW 1.00 | 1. 0.67; 10.0×; ToW 1.00 |" in appendix_part
-    assert "| CaMU (fast preset) | 2. 1.50; 50.0×; ToW " in appendix_part  # named as the tables name it
+    # One seed each: CaMU and its fast preset cannot be told apart, so they share the place.
+    assert "| CaMU | 1= 1.00; 10.0×; ToW 1.00 | 1. 0.67; 10.0×; ToW 1.00 |" in appendix_part
+    assert "| CaMU (fast preset) | 1= 1.50; 50.0×; ToW " in appendix_part  # named as the tables name it
     assert appendix_part.index("## mnist, random15") < appendix_part.index("## mnist, class2")
     assert "| method | seeds | acc_test_remain | acc_test_forget | mia | time_unlearn_s |" in appendix_part
 
@@ -453,8 +459,9 @@ def test_a_diverged_run_is_named_beside_its_method_and_left_out_of_the_means(tmp
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r))
     text = build(results, tmp_path / "docs", [], REPO / "configs").read_text()
-    # Seed 1 alone: its one gap is mia 46 - 50 over 4 metrics (1.00), Retrain's 100 s over its 10 s (10x).
-    assert "| NGrad | 1. 1.00 (tuned; seed 2 diverged); 10.0×; ToW 1.00 |\n| CaMU | 2. 1.25 ± 0.25;" in text
+    # Seed 1 alone: its one gap is mia 46 - 50 over 4 metrics (1.00), Retrain's 100 s over its 10 s (10x); one seed
+    # shared with CaMU cannot tell them apart: they share the first place (CaMU first in the tables' order).
+    assert "| CaMU | 1= 1.25 ± 0.25; 12.5×; ToW 0.98 |\n| NGrad | 1= 1.00 (tuned; seed 2 diverged); 10.0×;" in text
     assert "| NGrad (tuned) | 1 | 99.00 | 98.00 | 97.00 | 46.00 | 10.00 | — |" in text
     assert ("Diverged runs (kept as rows, left out of every mean above and below): NGrad (tuned) seed 2 diverged "
             "(NGrad diverged at epoch 0, step 18: loss = nan).") in text  # fmt: skip

@@ -18,26 +18,31 @@ def relearn(forget: list[float], remain: list[float]) -> dict:
     return deltas | {f"relearn_delta_acc_remain_{e}": d for e, d in enumerate(remain)}
 
 
+def gaps(*values: float, **others) -> dict[int, dict]:
+    """Rows of one method over seeds 1..n, one avg_gap each (and the same other numbers)."""
+    return seeds(*({"avg_gap": value} | others for value in values))
+
+
 def grouped() -> dict:
     return {
-        A: {  # CaMU's avg_gap 1.0 (seeds 0.5, 1.5) behind SISA's 0.5; second fastest after Unroll
-            "retrain": seeds({"avg_gap": None, "time_unlearn_s": 100.0}),
-            "camu": seeds({"avg_gap": 0.5, "time_unlearn_s": 4.0}, {"avg_gap": 1.5, "time_unlearn_s": 6.0}),
-            "sisa": seeds({"avg_gap": 0.5, "time_unlearn_s": 50.0}),
-            "ngrad": seeds({"avg_gap": 3.0, "time_unlearn_s": 8.0}),
-            "unroll": seeds({"avg_gap": 2.0, "time_unlearn_s": 0.01}),
-            "salun_tuned": seeds({"avg_gap": 0.1, "time_unlearn_s": 1.0}),  # not the paper's: no contestant
-            "camu_tuned": seeds({"avg_gap": 0.3}),  # CaMU searched: at their best, 2nd behind tuned SalUn
-            "finetune": seeds({"avg_gap": 0.9}),
-            "camu_remove": seeds({"avg_gap": 2.0}),
-            "camu_removeto": seeds({"avg_gap": 1.1}),
+        A: {  # CaMU 1.0 = SISA + 0.5 on every seed (surely behind it), tied with Unroll, surely ahead of NGrad
+            "retrain": seeds(*({"avg_gap": None, "time_unlearn_s": 100.0},) * 3),
+            "camu": seeds(*({"avg_gap": g, "time_unlearn_s": t} for g, t in ((1.0, 4.0), (1.1, 6.0), (0.9, 5.0)))),
+            "sisa": gaps(0.5, 0.6, 0.4, time_unlearn_s=50.0),
+            "ngrad": gaps(3.0, 3.1, 2.9, time_unlearn_s=8.0),
+            "unroll": gaps(1.2, 0.8, 1.3, time_unlearn_s=0.01),  # CaMU - Unroll: -0.2, 0.3, -0.4: holds 0
+            "salun_tuned": gaps(0.1, 0.2, 0.0, time_unlearn_s=1.0),  # not the paper's: no contestant
+            "camu_tuned": gaps(0.3, 0.4, 0.2),  # CaMU searched: at their best, surely behind tuned SalUn (+0.2)
+            "finetune": gaps(0.9, 1.0, 0.8),  # surely ahead of CaMU by 0.1 on every seed
+            "camu_remove": gaps(2.0, 2.1, 1.9),
+            "camu_removeto": gaps(1.1, 0.9, 1.3),  # CaMU - Removeto: -0.1, 0.2, -0.4: tied
             "camu_relearn": seeds(relearn([0.0, -0.4, 0.2], [0.0, 0.1, 0.3])),  # largest |Δ| 0.4
             "ngrad_relearn": seeds(relearn([0.0, 0.1], [0.0, -0.2])),  # 0.2: steadier than CaMU
             "retrain_relearn": seeds(relearn([0.0, 0.0], [0.0, 0.0])),  # the reference, not a contestant
         },
-        B: {  # CaMU closest (0.2), but NGrad is faster and Unroll absent; no ablation or relearn rows
-            "camu": seeds({"avg_gap": 0.2, "time_unlearn_s": 9.0}),
-            "ngrad": seeds({"avg_gap": 0.7, "time_unlearn_s": 3.0}),
+        B: {  # CaMU surely closest (0.5 ahead of NGrad on every seed), but NGrad is faster and Unroll absent
+            "camu": gaps(0.2, 0.3, 0.25, time_unlearn_s=9.0),
+            "ngrad": gaps(0.7, 0.8, 0.75, time_unlearn_s=3.0),
         },
     }
 
@@ -46,25 +51,38 @@ def test_each_claim_gets_its_verdict_and_the_numbers_behind_it() -> None:
     rows = grouped()
     lines = claims_section(rows, [A, B], display, better_variants(rows))
     closest, fastest, ablation, stable, at_best = lines[2:7]
-    assert "mnist random: 2nd of 4 (1.00; before it: SISA 0.50)" in closest
-    assert "mnist class0: 1st of 2 (0.20)" in closest and "**mixed**" in closest
+    assert (
+        "**mixed** — mnist random: 2nd of 4 (CaMU 1.00; surely closer: SISA 0.50; tied with: Unroll 1.10; "
+        "vs SISA: Δ +0.50 [+0.50, +0.50]; 3 seeds); mnist class0: 1st of 2 (CaMU 0.25; 3 seeds)." in closest
+    )
     # Unroll then CaMU on A (held); B has no Unroll row: pending, so the verdict rests on A alone.
     assert "**reproduced** — mnist random: 2nd of 4 (5.0 s; before it: Unroll 0.0 s); pending: mnist class0." in fastest
-    assert "**not reproduced** — mnist random: Finetune 0.90 < CaMU 1.00 < Removeto 1.10 < Remove 2.00" in ablation
-    assert "**not reproduced** — mnist random: 2nd of 2 (0.40; before it: NGrad 0.20); pending: mnist class0." in stable
-    # Better variants on A: SalUn (tuned) 0.1, CaMU (tuned) 0.3, SISA 0.5, Finetune 0.9, Unroll 2.0, NGrad 3.0 (the
-    # ablations, Retrain and the relearn study are no contestants); B's CaMU was never searched: pending.
+    # Finetune surely ahead of CaMU (0.1 on every seed); CaMU and Removeto tied; Removeto - Remove: -0.9, -1.2,
+    # -0.6, t-interval -0.9 ± 4.303 * 0.3 / sqrt(3) = [-1.65, -0.15]: surely apart.
     assert (
-        "**not reproduced** — mnist random: 2nd of 6 (CaMU (tuned) 0.30; before it: SalUn (tuned) 0.10); "
-        "pending: mnist class0." in at_best
+        "**not reproduced** — mnist random: Finetune 0.90 < CaMU 1.00 = Removeto 1.10 < Remove 2.00 (3 seeds); "
+        "pending: mnist class0." in ablation
+    )
+    assert "**not reproduced** — mnist random: 2nd of 2 (0.40; before it: NGrad 0.20); pending: mnist class0." in stable
+    # Better variants on A: SalUn (tuned) 0.1, CaMU (tuned) 0.3, SISA 0.5, Finetune 0.9, Unroll 1.1, NGrad 3.0 (the
+    # ablations, Retrain and the relearn study are no contestants); CaMU (tuned) - Unroll: -0.9, -0.4, -1.1 holds 0.
+    assert (
+        "**not reproduced** — mnist random: 2nd of 6 (CaMU (tuned) 0.30; surely closer: SalUn (tuned) 0.10; tied "
+        "with: Unroll 1.10; vs SalUn (tuned): Δ +0.20 [+0.20, +0.20]; 3 seeds); pending: mnist class0." in at_best
     )
 
 
+def test_a_claim_tied_where_it_does_not_fail_is_tied_not_reproduced() -> None:
+    rows = {B: {"camu": gaps(0.2, 0.5, 0.3), "ngrad": gaps(0.4, 0.3, 0.4)}}  # differences -0.2, 0.2, -0.1
+    closest = claims_section(rows, [B], display, better_variants(rows))[2]
+    assert "**tied** — mnist class0: 1st of 2 (CaMU 0.33; tied with: NGrad 0.37; vs NGrad: Δ -0.03" in closest
+
+
 def test_at_their_best_camu_keeps_its_default_where_the_default_beat_its_search() -> None:
-    gaps = {"camu": 0.2, "camu_tuned": 0.4, "ngrad": 0.7}
-    rows = {B: {key: seeds({"avg_gap": gap}) for key, gap in gaps.items()}}
+    means = {"camu": 0.2, "camu_tuned": 0.4, "ngrad": 0.7}
+    rows = {B: {key: gaps(gap, gap + 0.1) for key, gap in means.items()}}
     at_best = claims_section(rows, [B], display, better_variants(rows))[6]
-    assert "**reproduced** — mnist class0: 1st of 2 (CaMU 0.20)." in at_best
+    assert "**reproduced** — mnist class0: 1st of 2 (CaMU 0.25; 2 seeds)." in at_best
 
 
 def test_a_claim_without_rows_is_pending_not_judged() -> None:

@@ -3,13 +3,20 @@
 A claim is tested per setting (dataset × scenario) against the methods the paper compared it with, at the
 settings the paper ran (defaults). The last line asks the question a reader has once every method was searched
 (the suite's addition): at their best, is CaMU the closest? It is judged only where CaMU's own search has rows.
-A claim that holds in every setting with rows is "reproduced", in none "not reproduced", in some "mixed";
-settings without the rows a claim needs are named as pending.
+Comparisons of avg_gap are paired over seeds (paired.py): CaMU is closer than another method only where the
+95 % interval of their per-seed differences excludes 0; otherwise they are tied, and a tie is neither a win nor a
+loss. A claim that holds in every setting with rows is "reproduced", fails in every one "not reproduced", is tied
+where it does not fail "tied", and otherwise "mixed"; each setting says how many seeds it rests on. Settings
+without the rows a claim needs are named as pending.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+
+from camu_lightning.bench.paired import paired, shared_places
 
 # The paper's baselines (section 4.1), at their default settings; Retrain is the reference, not a contestant.
 PAPER_BASELINES = ("ngrad", "boundary_shrink", "boundary_expanding", "teacher_student", "scrub", "sisa", "unroll")
@@ -28,8 +35,13 @@ def ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def verdict(held: list[bool]) -> str:
-    return "reproduced" if all(held) else "not reproduced" if not any(held) else "mixed"
+def verdict(held: list[bool | None]) -> str:
+    """Over the settings: True held, False failed, None tied (neither surely held nor surely failed)."""
+    if all(h is True for h in held):
+        return "reproduced"
+    if all(h is False for h in held):
+        return "not reproduced"
+    return "tied" if False not in held else "mixed"
 
 
 def ranked(values: dict[str, float]) -> list[tuple[str, float]]:
@@ -48,7 +60,7 @@ def camu_place(values: dict[str, float], name, digits: int = 2, unit: str = "") 
     )
 
 
-def claim_line(title: str, source: str, results: list[tuple[str, bool, str]], pending: list[str]) -> str:
+def claim_line(title: str, source: str, results: list[tuple[str, bool | None, str]], pending: list[str]) -> str:
     """One bullet: the claim, its verdict over the settings with rows, the numbers per setting."""
     if not results:
         return f"- **{title}** ({source}): pending — no setting has the rows it needs yet."
@@ -57,16 +69,50 @@ def claim_line(title: str, source: str, results: list[tuple[str, bool, str]], pe
     return f"- **{title}** ({source}): **{verdict([held for _, held, _ in results])}** — {numbers}{rest}."
 
 
+def seeds_count(contestants: dict[str, dict[int, dict]]) -> int:
+    return len(set.intersection(*(set(seeds) for seeds in contestants.values())))
+
+
+def closest_among(contestants: dict[str, dict[int, dict]], camu: str, name) -> tuple[bool | None, str]:
+    """(held, text) of "CaMU is the closest" among the contestants' rows (`camu`: CaMU's key among them): its shared
+    place by paired avg_gap, the methods surely closer, those tied with it, and the seeds it rests on."""
+    places = shared_places(contestants)
+    means = {key: mean_of(seeds, "avg_gap") for key, seeds in contestants.items()}
+    place = places[camu]
+    ahead = sorted((k for k in contestants if paired(contestants[camu], contestants[k]).verdict == "farther"),
+                   key=lambda k: means[k])  # fmt: skip
+    tied = sorted((k for k in contestants if k != camu and paired(contestants[camu], contestants[k]).verdict == "tied"),
+                  key=lambda k: means[k])  # fmt: skip
+    text = f"{ordinal(place)} of {len(contestants)} ({name(camu)} {means[camu]:.2f}"
+    if ahead:
+        text += "; surely closer: " + ", ".join(f"{name(k)} {means[k]:.2f}" for k in ahead[:2])
+        text += ", …" if len(ahead) > 2 else ""
+    if tied:
+        text += (
+            "; tied with: "
+            + ", ".join(f"{name(k)} {means[k]:.2f}" for k in tied[:3])
+            + (", …" if len(tied) > 3 else "")
+        )
+    rival = (ahead or tied or [None])[0]
+    if rival is not None:
+        text += f"; vs {name(rival)}: {paired(contestants[camu], contestants[rival]).text()}"
+    text += f"; {seeds_count(contestants)} seeds)"
+    held = False if ahead else (None if tied else True)
+    return held, text
+
+
 def closest(grouped, settings, name) -> str:
     results, pending = [], []
     for setting in settings:
         methods = grouped[setting]
-        gaps = {k: mean_of(methods[k], "avg_gap") for k in ("camu", *PAPER_BASELINES) if k in methods}
-        gaps = {k: v for k, v in gaps.items() if v is not None}
-        if "camu" not in gaps or len(gaps) < 2:
+        contestants = {k: methods[k] for k in ("camu", *PAPER_BASELINES) if k in methods}
+        contestants = {k: v for k, v in contestants.items() if mean_of(v, "avg_gap") is not None}
+        if "camu" not in contestants or len(contestants) < 2:
             pending.append(" ".join(setting))
             continue
-        results.append((" ".join(setting), ranked(gaps)[0][0] == "camu", camu_place(gaps, name)))
+        results.append(
+            (" ".join(setting), *closest_among(contestants, "camu", lambda k: "CaMU" if k == "camu" else name(k)))
+        )
     return claim_line("CaMU is the closest to Retrain", "avg_gap, paper Tables 2–3, its baselines at their "
                       "defaults", results, pending)  # fmt: skip
 
@@ -111,14 +157,20 @@ def ablation_order(grouped, settings, name) -> str:
     results, pending = [], []
     for setting in settings:
         methods = grouped[setting]
-        gaps = {k: mean_of(methods[k], "avg_gap") for k in ABLATION_SETTINGS if k in methods}
+        rows = {k: methods[k] for k in ABLATION_SETTINGS if k in methods}
+        gaps = {k: mean_of(v, "avg_gap") for k, v in rows.items()}
         if set(gaps) != set(ABLATION_SETTINGS) or None in gaps.values():
             pending.append(" ".join(setting))
             continue
         order = ranked(gaps)
-        results.append((" ".join(setting), order[0][0] == "camu", " < ".join(f"{name(k)} {v:.2f}" for k, v in order)))
+        chain = name(order[0][0]) + f" {order[0][1]:.2f}"
+        for (before, _), (key, gap) in itertools.pairwise(order):  # "=" where the two are tied
+            chain += f" {'<' if paired(rows[before], rows[key]).verdict == 'closer' else '='} {name(key)} {gap:.2f}"
+        verdicts = [paired(rows["camu"], rows[k]).verdict for k in rows if k != "camu"]
+        held = False if "farther" in verdicts else (None if "tied" in verdicts else True)
+        results.append((" ".join(setting), held, f"{chain} ({seeds_count(rows)} seeds)"))
     return claim_line("CaMU, with all its causal paths, beats each ablation", "RQ2, paper Tables 6–7: avg_gap of "
-                      "Finetune, Remove, Removeto, CaMU", results, pending)  # fmt: skip
+                      "Finetune, Remove, Removeto, CaMU; = : tied", results, pending)  # fmt: skip
 
 
 def closest_at_best(grouped, best, settings, name) -> str:
@@ -130,13 +182,8 @@ def closest_at_best(grouped, best, settings, name) -> str:
         if "camu_tuned" not in grouped[setting] or "camu" not in choices or len(choices) < 2:
             pending.append(" ".join(setting))
             continue
-        order = ranked({key: gap for key, gap in choices.values()})
-        place = [key for key, _ in order].index(choices["camu"][0]) + 1
-        ahead = ", ".join(f"{name(key)} {gap:.2f}" for key, gap in order[: min(place - 1, 2)])
-        text = f"{ordinal(place)} of {len(order)} ({name(choices['camu'][0])} {choices['camu'][1]:.2f}" + (
-            f"; before it: {ahead}{', …' if place > 3 else ''})" if ahead else ")"
-        )
-        results.append((" ".join(setting), place == 1, text))
+        contestants = {key: grouped[setting][key] for key, _ in choices.values()}
+        results.append((" ".join(setting), *closest_among(contestants, choices["camu"][0], name)))
     return claim_line("At their best, CaMU is the closest to Retrain", "avg_gap, every method at its better variant, "
                       "CaMU searched with the baselines' budget", results, pending)  # fmt: skip
 

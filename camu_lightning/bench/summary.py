@@ -11,6 +11,7 @@ import numpy as np
 
 from camu_lightning.bench.aggregate import Summary, summarise
 from camu_lightning.bench.naming import ABLATIONS, NAMES, ORDER, display, markdown_table, ordered, plain, setting_order
+from camu_lightning.bench.paired import retrain_floor, shared_places
 from camu_lightning.bench.plots import overview_frontiers
 
 
@@ -80,8 +81,9 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
     diverged = diverged or {}
     best = better_variants(grouped)
     settings = list(best)
-    ranks = {setting: {base: rank for rank, (base, _) in enumerate(sorted(choices.items(), key=lambda c: c[1][1]), 1)}
+    ranks = {setting: shared_places({base: grouped[setting][key] for base, (key, _) in choices.items()})
              for setting, choices in best.items()}  # fmt: skip
+    floors = {setting: floor_summary(grouped[setting], setting[1]) for setting in settings}
     bases = {base for choices in best.values() for base in choices}
     order = sorted(bases, key=lambda b: (np.mean([r[b] for r in ranks.values() if b in r]), ORDER.index(b)
                                          if b in ORDER else len(ORDER)))  # fmt: skip
@@ -96,22 +98,47 @@ def summary_section(grouped, title: str = "## Summary: which method, how close t
         notes = ["tuned"] if key.endswith("_tuned") else []
         if seeds_diverged := diverged.get(setting, {}).get(key):
             notes.append(diverged_seeds(seeds_diverged))
+        if floors[setting] is not None and gap.mean <= floors[setting].mean:
+            notes.append("within the floor")
         variant = f" ({'; '.join(notes)})" if notes else ""
-        return f"{ranks[setting][base]}. {gap.text()}{variant}; {rte.mean:.1f}×; ToW {tow.mean:.2f}"
+        place = ranks[setting][base]
+        shared = list(ranks[setting].values()).count(place) > 1
+        return f"{place}{'=' if shared else '.'} {gap.text()}{variant}; {rte.mean:.1f}×; ToW {tow.mean:.2f}"
+
+    def floor_cell(setting: tuple[str, str]) -> str:
+        floor = floors[setting]
+        if floor is not None:
+            return f"{floor.text()} ({floor.n} pairs of Retrain seeds)"
+        if setting[1].startswith("random"):  # each seed forgets other samples: its Retrains share no split
+            return "— (needs a Retrain of another init on each seed's split)"
+        return "— (needs two Retrain seeds)"
 
     header = ["method", *(f"{dataset} {scenario}" for dataset, scenario in settings)]
     body = [[NAMES.get(base, base), *(cell(setting, base) for setting in settings)] for base in order]
+    body += [["Retrain vs Retrain (the floor)", *(floor_cell(setting) for setting in settings)]] if body else []
     return [
         title,
         "",
         "Per setting: rank by avg_gap to Retrain (mean ± std over seeds; lower is closer), the method's better "
         "variant (tuned where its search won), RTE (Retrain's time / the method's, training-time preparation "
         "included: SISA's shards, Unroll's recorded pass) and ToW (1 = indistinguishable from Retrain). Methods in "
-        "order of their mean rank.",
+        "order of their mean rank. A rank counts only the methods surely closer (the 95 % interval of the per-seed "
+        "differences excludes 0), so tied methods share it (`2=`).",
+        "",
+        "The floor is the avg_gap between two Retrains of the same split that differ only in initialisation and "
+        "batch order (under class removal, the seeds' Retrains): a method at or below it (`within the floor`) is "
+        "as close to Retrain as another Retrain is, and the order among such methods says nothing. Read an avg_gap "
+        "against the floor, and a difference between two methods against their paired interval, never alone.",
         "",
         *(markdown_table(header, body) if body else ["No method has rows here yet, only Retrain (its runs go first)."]),
         "",
     ]
+
+
+def floor_summary(methods: dict[str, dict[int, dict]], scenario: str) -> Summary | None:
+    """The setting's floor (paired.retrain_floor) over its pairs of Retrain seeds; None where it has none."""
+    pairs = retrain_floor(methods.get("retrain", {}), not scenario.startswith("random"))
+    return summarise(pairs) if pairs else None
 
 
 def summary_csv(grouped) -> str:

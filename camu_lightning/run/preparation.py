@@ -8,9 +8,12 @@ from typing import Any
 
 import lightning as L
 
-from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, weights_digest
+from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, state_digest, weights_digest
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
+
+# What a cached result keeps of the run that made it: a run that takes it reports that run's times.
+STORED_TIMES = ("time_unlearn_s", "time_unlearn_cpu_s", "unlearn_threads")
 
 
 def prepare_method(
@@ -39,6 +42,8 @@ def prepare_method(
             recipe, method.network, method.network_factory, datamodule, cache, original_key, trainer_settings
         )
         method.load_original(state_dict)
+    if method.starts_from_original:  # which original every row of a table starts from, proven (not assumed)
+        results["original_digest"] = weights_digest(method.network.state_dict())
     if (state := method.training_state_settings()) is not None:
         origin = original_key if method.starts_from_original else None
         settings = keys.training_state(origin, state, str(trainer_settings["precision"]))
@@ -47,9 +52,11 @@ def prepare_method(
         )
         method.load_training_state(entry["state_dict"])
         results |= {"time_prepare_s": entry["extra"]["time_create_s"], "prepare_from_cache": not created}
+        results["state_digest"] = state_digest(entry["state_dict"])
     if method.caches_unlearned_model and (entry := cache.load("unlearned", unlearned_key)) is not None:
         method.network.load_state_dict(entry["state_dict"])
-        results |= {"unlearned_from_cache": True, "time_unlearn_s": entry["extra"]["time_unlearn_s"]}
+        stored = {key: value for key, value in entry["extra"].items() if key in STORED_TIMES}  # the run that made it
+        results |= {"unlearned_from_cache": True, **stored}
     return results
 
 
@@ -59,4 +66,4 @@ def store_unlearned(
     """Cache the result of a method that caches it (Retrain), with its unlearning time, unless it came from there."""
     if method.caches_unlearned_model and not results.get("unlearned_from_cache"):
         weights = {key: value.detach().cpu() for key, value in method.network.state_dict().items()}
-        cache.save("unlearned", unlearned_key, weights, {"time_unlearn_s": results["time_unlearn_s"]})
+        cache.save("unlearned", unlearned_key, weights, {key: results[key] for key in STORED_TIMES if key in results})

@@ -11,11 +11,11 @@ from camu_lightning.gaps import ATTACK_KEYS
 
 
 def run_results(
-    method: Any, datamodule: Any, time_unlearn_s: float, before: dict[str, Any], test: dict[str, float]
+    method: Any, datamodule: Any, times: dict[str, Any], before: dict[str, Any], test: dict[str, float]
 ) -> dict[str, Any]:
-    """results.json of a finished run (before its gaps and config): identity, split sizes, the unlearning time and
-    the method's own numbers, where its starting point came from and its evaluation (`before`: a cached Retrain's
-    stored time replaces the clock's), and the test metrics."""
+    """results.json of a finished run (before its gaps and config): identity, split sizes, the unlearning times
+    (`times`: wall and CPU seconds, threads, device) and the method's own numbers, where its starting point came from
+    and its evaluation (`before`: a cached Retrain's stored times replace the clock's), and the test metrics."""
     return {
         "status": "ok",
         "method": type(method).__name__,
@@ -23,7 +23,7 @@ def run_results(
         "seed": int(method.hparams.seed),
         "version": __version__,
         **datamodule.summary(),
-        "time_unlearn_s": time_unlearn_s,
+        **times,
         **method.unlearning_summary(),
         **before,
         **test,

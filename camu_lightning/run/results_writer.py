@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 
 from camu_lightning.files import write_json
 from camu_lightning.gaps import read_results, with_gaps
@@ -65,8 +66,14 @@ class RunResults(L.Callback):
             return
         start = find_callback(trainer, StartingPoint)
         before = start.prepared | find_callback(trainer, OriginalEvaluation).results()
-        clock = find_callback(trainer, UnlearningClock).elapsed
-        results = run_results(pl_module, start.datamodule, clock, before, logged(trainer, "test"))
+        clock = find_callback(trainer, UnlearningClock)
+        times = {
+            "time_unlearn_s": clock.elapsed,
+            "time_unlearn_cpu_s": clock.cpu_elapsed,
+            "unlearn_threads": torch.get_num_threads(),
+            "unlearn_device": trainer.strategy.root_device.type,
+        }
+        results = run_results(pl_module, start.datamodule, times, before, logged(trainer, "test"))
         if trainer.is_global_zero:
             results = self.finish(trainer, pl_module, start, results)
         self.results = results
