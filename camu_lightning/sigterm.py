@@ -9,16 +9,19 @@ through Lightning's interrupt handling (its teardown) and our atomic writes (no 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import threading
 import time
 from types import FrameType
 
 EXIT_STATUS = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
 PARENT_ENV = "CAMU_STOP_WITH_PARENT"  # the pid of the process whose end ends this one (`camu bench` sets it)
-PARENT_POLL_S = 0.5
-GRACE_S = 10.0  # after SIGTERM, the longest a run may take to unwind before it is ended outright
+PARENT_POLL_S = 0.25
+PR_SET_PDEATHSIG = 1  # prctl(2)
+GRACE_S = 1.0  # after SIGTERM, the longest a run may unwind (a main thread in a C call, e.g. importing torch, cannot)
 
 
 def stop(signum: int, frame: FrameType | None) -> None:
@@ -31,12 +34,17 @@ def stop_on_sigterm() -> None:
 
 
 def stop_with_parent() -> None:
-    """Where `CAMU_STOP_WITH_PARENT` names this process's parent (a `camu bench` run), end this process as SIGTERM
-    does once that parent is gone, whatever ended it (SIGKILL, an OOM killer, a closed terminal): a grid's runs never
-    outlive it as orphans. The variable is removed, so processes this one starts (DDP ranks) do not inherit it."""
+    """Where `CAMU_STOP_WITH_PARENT` names this process's parent (a `camu bench` run), end this process once that
+    parent is gone, whatever ended it (SIGKILL, an OOM killer, a closed terminal): a grid's runs never outlive it as
+    orphans. On Linux the kernel kills it with its parent (PR_SET_PDEATHSIG: at once, even while a C call such as
+    importing torch holds the interpreter, which delayed a signal handler by seconds); elsewhere, and for a parent
+    that died before this line ran, a thread watches the parent and ends the process as SIGTERM does. The variable
+    is removed, so processes this one starts (DDP ranks) do not inherit it."""
     parent = os.environ.pop(PARENT_ENV, None)
     if parent is None:
         return
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     def watch() -> None:
         while os.getppid() == int(parent):
