@@ -167,3 +167,19 @@ def test_camu_score_names_a_missing_config_before_writing_anything(
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: config {tmp_path / 'missing.yaml'} does not exist"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_method_takes_its_settings_from_a_config_with_the_model_on_top() -> None:
+    from camu_lightning.config_files import read_config
+    from camu_lightning.methods import CaMU, NGrad
+
+    datamodule = data()
+    method = CaMU.from_config(REPO / "configs" / "mnist_camu.yaml", network=mlp(), seed=0, **datamodule.links(CaMU))
+    init_args = read_config(REPO / "configs" / "mnist_camu.yaml")["model"]["init_args"]
+    assert {key: method.hparams[key] for key in init_args if key != "network"} == {
+        key: value for key, value in init_args.items() if key != "network"
+    }
+    results = unlearn(method, datamodule, L.Trainer(max_epochs=1, **QUIET), verbose=False)
+    assert 0 <= results["acc_forget"] <= 100
+    with pytest.raises(ValueError, match=r"mnist_camu.yaml configures CaMU, not NGrad: give a NGrad config"):
+        NGrad.from_config(REPO / "configs" / "mnist_camu.yaml", network=mlp(), seed=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -21,6 +22,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from camu_lightning.config_files import read_config
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.data.rows import gather_rows
@@ -96,6 +98,23 @@ class UnlearningMethod(L.LightningModule):
         self.stronger_attacks = StrongerAttacks(seed)
         self.stronger_attacks_at_test = True  # `camu fit --stronger_attacks false` turns them off at test
         self.pass_loaders: dict[str, DataLoader] = {}  # the loaders of pass_streams(), by `take_passes`
+
+    @classmethod
+    def from_config(cls, config: str | Path, **arguments: Any) -> UnlearningMethod:
+        """The method with a config's settings and `arguments` on top (your model, the data's links, the seed):
+
+            CaMU.from_config("configs/mnist_camu.yaml", network=model, seed=0, **data.links(CaMU))
+
+        Configs are the single source of every setting that changes results (docs/style: no Python defaults for
+        them); this takes them from one, so a script copies no YAML by hand. The config must name this class."""
+        model = read_config(config).get("model") or {}
+        named = str(model.get("class_path", "")).rsplit(".", 1)[-1]
+        if named != cls.__name__:
+            raise ValueError(
+                f"{config} configures {named or 'no model'}, not {cls.__name__}: give a {cls.__name__} config"
+            )
+        settings = {key: value for key, value in (model.get("init_args") or {}).items() if key != "network"}
+        return cls(**(settings | arguments))
 
     # ----------------------------------------------------------------- what a method provides
     def train_streams(self) -> dict[str, int]:
