@@ -108,7 +108,7 @@ def grid_runs(logs: Path) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_a_sigkilled_bench_leaves_no_run_going_and_the_rerun_runs_each_cell_once(tmp_path: Path, tiny_npz: Path):
-    command = [*tiny_grid(tmp_path, tiny_npz, [1, 2], ("retrain", "finetune")), "--jobs", "2"]
+    command = [*tiny_grid(tmp_path, tiny_npz, [1, 2]), "--jobs", "2"]  # two Retrain cells at once
     logs = tmp_path / "logs"
     bench = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
                              start_new_session=True)  # fmt: skip
@@ -125,9 +125,8 @@ def test_a_sigkilled_bench_leaves_no_run_going_and_the_rerun_runs_each_cell_once
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     rows = {path.relative_to(tmp_path / "rows").as_posix(): json.loads(path.read_text())
             for path in (tmp_path / "rows").glob("**/seed*.json")}  # fmt: skip
-    expected = {f"mnist/random/{method}/seed{seed}.json" for method in ("retrain", "finetune") for seed in (1, 2)}
-    assert set(rows) == expected
-    assert all(row["metrics"]["avg_gap"] >= 0 for key, row in rows.items() if "finetune" in key)
+    expected = {f"mnist/random/retrain/seed{seed}.json" for seed in (1, 2)}
+    assert set(rows) == expected and all(row["metrics"]["status"] == "ok" for row in rows.values())
     said = " ".join(rerun.stderr.split())
     written = int(said.split("grid: ")[-1].split(" rows written")[0])
     before = int(said.split(" rows current (skipped)")[0].split(", ")[-1])
