@@ -10,12 +10,10 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# --no-compile: Python compiles a module on its first import instead of pip compiling every file of torch up front
-# (a third of the install's time; the suite imports a fraction of them).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with torch 2.14.1 / torchvision 0.29.1 and the package (once)
