@@ -194,5 +194,6 @@ def test_an_evaluation_entry_is_created_under_its_lock(tmp_path: Path, tiny_npz:
     monkeypatch.setattr(CheckpointCache, "save", spy_save)
     main(["fit", "--config", str(REPO / "configs/demo_camu.yaml"), "--data.dataset", str(tiny_npz),
           "--trainer.enable_progress_bar=false", "--trainer.default_root_dir", str(tmp_path / "runs"),
-          "--cache_dir", str(tmp_path / "cache"), "--trainer.max_epochs", "1", "--original.epochs", "1"])  # fmt: skip
+          "--cache_dir", str(tmp_path / "cache"), "--trainer.max_epochs", "1", "--original.epochs", "1",
+          "--stronger_attacks", "false"])  # fmt: skip
     assert saved_while_held == [True]
