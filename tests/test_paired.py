@@ -4,11 +4,15 @@ verdicts from hand-built rows, shared ranks, and the retraining floor."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
+from camu_lightning import UnlearningDataModule
+from camu_lightning.bench.grid import cells, read_grid
 from camu_lightning.bench.paired import paired, paired_interval, retrain_floor, shared_places
 from camu_lightning.bench.summary import summary_section
 
@@ -58,3 +62,37 @@ def test_the_floor_is_the_gap_between_the_class_removal_retrains_and_the_summary
     assert "1. 0.30 ± 0.04 (within the floor)" in sisa
     floor_row = next(line for line in lines if line.startswith("| Retrain vs Retrain (the floor)"))
     assert "0.40 ± 0.16 (3 pairs of Retrain seeds)" in floor_row
+
+
+def test_a_retrain_of_another_init_is_the_floor_where_the_grid_ran_it() -> None:
+    grouped = {("mnist", "random"): {
+        "retrain": rows(0.0, 0.0),
+        "retrain_anotherinit": rows(0.40, 0.60),  # its avg_gap to the same seed's Retrain (per_seed's gaps)
+        "sisa": rows(0.30, 0.45),
+        "ngrad": rows(1.0, 1.2),
+    }}  # fmt: skip
+    lines = summary_section(grouped)
+    floor_row = next(line for line in lines if line.startswith("| Retrain vs Retrain (the floor)"))
+    assert floor_row == "| Retrain vs Retrain (the floor) | 0.50 ± 0.10 (2 seeds, a Retrain of another init) |"
+    assert "(within the floor)" in next(line for line in lines if line.startswith("| SISA"))
+    assert not any(line.startswith("| Retrain (another init)") for line in lines)  # the floor, not a contestant
+
+
+def test_another_init_runs_each_seed_on_its_own_split_as_another_seed(tmp_path: Path, tiny_npz: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    grid = tmp_path / "floor.yaml"
+    grid.write_text(yaml.safe_dump({"datasets": ["mnist"], "scenarios": ["random"], "methods": ["retrain"],
+                                    "seeds": [2], "another_init": 1000}))  # fmt: skip
+    (floor,) = cells(read_grid(grid), repo / "configs")
+    plain = next(c for c in cells(read_grid(repo / "configs/bench/paper.yaml"), repo / "configs")
+                 if c.row.as_posix() == "mnist/random/retrain/seed2.json")  # fmt: skip
+    assert floor.row.as_posix() == "mnist/random/retrain_anotherinit/seed2.json"
+    command = floor.command(tmp_path)
+    assert command[command.index("--seed_everything") + 1] == "1002"
+    assert command[command.index("--data.forget_split_seed") + 1] == "2"
+    assert floor.config_hash != plain.config_hash
+    settings = {"dataset": str(tiny_npz), "forget_fraction": 0.2}
+    reference = UnlearningDataModule(**settings, split_seed=2).split.forget
+    another = UnlearningDataModule(**settings, split_seed=1002, forget_split_seed=2).split.forget
+    assert np.array_equal(another, reference)  # the same D_f, so the same D_r
+    assert not np.array_equal(UnlearningDataModule(**settings, split_seed=1002).split.forget, reference)

@@ -13,6 +13,8 @@
                                      # rows named <method>_max_epochs<value> (the fast-preset study)
     label: relearn                   # optional: rows named <method>_<label>, for a study whose overrides measure
                                      # more than the paper's tables (RQ3's --relearn_epochs) beside the plain rows
+    another_init: 1000               # optional: each seed k runs as seed k + 1000 on seed k's D_f and D_r (rows
+                                     # <method>_anotherinit): the Retrain of another init that measures the floor
     blocks: [{datasets: [mnist], methods: [l1_sparse], variants: [tuned]}, ...]   # optional: several grids in
                                      # one file, each block's keys over the file's own
 
@@ -42,7 +44,7 @@ SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")
 TUNED_CLASS = 0  # `camu tune --scenario class` searches on the removal of this class
 BLOCK_KEYS = {"datasets", "scenarios", "methods", "variants", "seeds", "root", "forget_class", "forget_fractions",
-              "overrides", "sweep", "label"}  # fmt: skip
+              "overrides", "sweep", "label", "another_init"}  # fmt: skip
 GRID_KEYS = BLOCK_KEYS | {"blocks"}
 
 
@@ -57,6 +59,7 @@ class Cell:
     overrides: tuple[str, ...]
     suffix: str = ""  # a sweep value's name, e.g. "max_epochs3"
     label: str = ""  # the grid's label, e.g. "relearn"
+    init_offset: int = 0  # another_init: the run's seed is seed + this, on seed's own forget set
 
     @property
     def row(self) -> Path:
@@ -76,6 +79,8 @@ class Cell:
                 continue
             kept.append(option)
         identity = {"config": settings, "overrides": kept, "seed": self.seed, "major": __version__.split(".")[0]}
+        if self.init_offset:  # only where set: every other cell's hash stays what its committed row holds
+            identity["init_offset"] = self.init_offset
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def run_folder(self, logs: Path) -> Path:
@@ -87,7 +92,7 @@ class Cell:
         """The `camu fit` arguments of this cell."""
         folder = self.run_folder(logs)
         return [
-            *("fit", "--config", self.config, *self.overrides, "--seed_everything", str(self.seed)),
+            *("fit", "--config", self.config, *self.overrides, "--seed_everything", str(self.seed + self.init_offset)),
             *("--trainer.default_root_dir", str(folder.parent), "--trainer.enable_progress_bar", "false"),
             "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
             *(f"--trainer.logger.init_args.save_dir={folder.parent}", "--trainer.logger.init_args.name="),
@@ -134,6 +139,11 @@ def checked_block(path: Path, grid: dict[str, Any]) -> dict[str, Any]:
     sweep = grid.get("sweep")
     if sweep is not None and not (isinstance(sweep, dict) and set(sweep) == {"method", "setting", "values"}):
         raise ValueError(f"grid sweep must be {{method, setting, values}}, got {sweep}")
+    another = grid.get("another_init", 0)
+    if not (isinstance(another, int) and not isinstance(another, bool) and another >= 0):
+        raise ValueError(f"grid another_init must be a seed offset >= 1 (e.g. 1000), got {another!r}")
+    if another and grid.get("label"):
+        raise ValueError("grid another_init names its rows <method>_anotherinit: leave label out")
     label = grid.get("label", "")
     if not (isinstance(label, str) and re.fullmatch(r"([a-z][a-z0-9]*)?", label)):
         raise ValueError(f"grid label must be a lower-case word, e.g. relearn (a row-name suffix), got {label!r}")
@@ -168,10 +178,18 @@ def cells(grid: dict[str, Any], configs: Path) -> list[Cell]:
                             # A config of its own for the scenario (CaMU's class recipe) already removes a class.
                             options = removal[2:] if own and scenario == "class" else removal
                             overrides = ("--data.root", str(block["root"]), *options, *block["overrides"])
+                            offset = block.get("another_init", 0)
+                            study = "anotherinit" if offset else block.get("label", "")
                             for suffix, more in sweep_points(block.get("sweep"), method):
-                                found += [Cell(dataset, label, method, variant, s, str(config), (*overrides, *more),
-                                               suffix, block.get("label", "")) for s in block["seeds"]]  # fmt: skip
+                                found += [Cell(dataset, label, method, variant, s, str(config),
+                                               (*overrides, *more, *same_split(offset, s)), suffix, study, offset)
+                                          for s in block["seeds"]]  # fmt: skip
     return found
+
+
+def same_split(offset: int, seed: int) -> tuple[str, ...]:
+    """Options that keep seed's forget set for a run of another seed (`another_init`); none otherwise."""
+    return ("--data.forget_split_seed", str(seed)) if offset else ()
 
 
 def sweep_points(sweep: dict[str, Any] | None, method: str) -> list[tuple[str, tuple[str, ...]]]:

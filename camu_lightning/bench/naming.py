@@ -8,11 +8,12 @@ NAMES = {  # the tables' names of the methods; a method not listed here is shown
     "retrain": "Retrain", "camu": "CaMU", "camu_fast": "CaMU (fast preset)", "finetune": "Finetune", "ngrad": "NGrad",
     "boundary_shrink": "Boundary shrink", "boundary_expanding": "Boundary expanding", "teacher_student": "T-S",
     "scrub": "SCRUB", "sisa": "SISA", "unroll": "Unroll", "salun": "SalUn", "ssd": "SSD", "l1_sparse": "ℓ1-sparse",
-    "camu_remove": "Remove", "camu_removeto": "Removeto",
+    "camu_remove": "Remove", "camu_removeto": "Removeto", "retrain_anotherinit": "Retrain (another init)",
 }  # fmt: skip
 ORDER = list(NAMES)
 ABLATIONS = ("camu_remove", "camu_removeto")  # CaMU without one causal path (RQ2)
 RELEARN_LABEL = "relearn"  # the label of configs/bench/relearn.yaml's rows
+FLOOR_KEY = "retrain_anotherinit"  # configs/bench/floor.yaml's rows: a Retrain of each seed's split, another init
 RELEARN_FALL_POINTS = 1.0  # a relearning curve's D_f accuracy below its start by more than this: a fall
 GAP_COLUMNS = ("avg_gap", "tow", "tow_mia", "rte", "rte_with_prepare", *(f"gap_{key}" for key in ATTACK_KEYS))
 
@@ -26,8 +27,9 @@ def display(method_key: str) -> str:
 
 def plain(method_key: str) -> bool:
     """A method's own rows, any method's (NAMES only prettifies): not a sweep point, whose key ends in its value
-    (camu_max_epochs3), nor a labelled study (camu_relearn), which have sections of their own."""
-    return not method_key.endswith(f"_{RELEARN_LABEL}") and not method_key[-1].isdigit()
+    (camu_max_epochs3), nor a labelled study (camu_relearn), which have sections of their own, nor the floor's
+    Retrain of another init."""
+    return not method_key.endswith(f"_{RELEARN_LABEL}") and not method_key[-1].isdigit() and method_key != FLOOR_KEY
 
 
 def ordered(methods) -> list[str]:

@@ -59,6 +59,8 @@ class UnlearningDataModule(L.LightningDataModule):
             `split.json` saved with an earlier run). Exactly one of the three forget settings is set.
         forget_repeat: D_f is repeated this many times to build the tuples and S (10 for CIFAR-100 class removal).
         split_seed: seeds D_f (random removal), S, the pairing, the masks and the counterfactual labels.
+        forget_split_seed: draws a random D_f from this seed instead (default: split_seed): a run of another seed on
+            the same D_f and D_r, e.g. the Retrain of another initialisation that measures the retraining floor.
         cf_label_rule: `keep_remain` (official code) or `uniform` (paper text).
         pipeline: `plain` (scale to [0, 1], normalise), `cifar32` or `imagenet224` (see transforms.py).
         mean, std: the per-channel normalisation your model was trained with, on pixels scaled to [0, 1] (what a
@@ -84,6 +86,7 @@ class UnlearningDataModule(L.LightningDataModule):
         forget_fraction: float | None = None,
         forget_classes: list[int] | None = None,
         forget_indices: str | None = None,
+        forget_split_seed: int | None = None,
         eval_batch_size: int = 1024,
         num_workers: int = 0,
         mean: list[float] | None = None,
@@ -120,7 +123,8 @@ class UnlearningDataModule(L.LightningDataModule):
     def split(self) -> ForgetSplit:
         hp, labels = self.hparams, self.arrays.y_train.numpy()
         if hp.forget_fraction is not None:
-            forget, classes = random_forget(len(labels), hp.forget_fraction, hp.split_seed), ()
+            seed = hp.split_seed if hp.forget_split_seed is None else hp.forget_split_seed
+            forget, classes = random_forget(len(labels), hp.forget_fraction, seed), ()
         elif hp.forget_classes is not None:
             forget = class_forget(labels, list(hp.forget_classes), self.num_classes)
             classes = tuple(sorted(hp.forget_classes))
