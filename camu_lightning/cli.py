@@ -94,4 +94,6 @@ def main(args: list[str] | None = None) -> None:
     with one_line_errors():
         check_config_options(given)
         parser_settings = {"description": DESCRIPTION, "exit_on_error": False}
-        CamuCLI(**CLI_CLASSES, save_config_kwargs={"overwrite": True}, args=args, parser_kwargs=parser_settings)
+        # The command line itself goes to LightningCLI as its own (given as `args` too, it warns on every run).
+        own = None if args == sys.argv[1:] else args
+        CamuCLI(**CLI_CLASSES, save_config_kwargs={"overwrite": True}, args=own, parser_kwargs=parser_settings)
