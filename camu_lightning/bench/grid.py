@@ -83,6 +83,17 @@ class Cell:
             identity["init_offset"] = self.init_offset
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
+    @property
+    def cache_dir(self) -> Path:
+        """The cache folder the run uses: its `--cache_dir` option, else its config's, else camu fit's default."""
+        options = list(self.overrides)
+        for index, option in enumerate(options):
+            if option.startswith("--cache_dir="):
+                return Path(option.removeprefix("--cache_dir="))
+            if option == "--cache_dir" and index + 1 < len(options):
+                return Path(options[index + 1])
+        return Path(read_config(self.config).get("cache_dir") or "camu_cache")
+
     def run_folder(self, logs: Path) -> Path:
         """Where the run writes results.json: beside the other runs of its dataset and scenario, so it finds the
         Retrain of its split there and reports its gaps."""

@@ -30,6 +30,7 @@ from camu_lightning.bench.aggregate import read_row
 from camu_lightning.bench.cell_claim import Claimed, Postponed, being_run, claim, wait_while_run
 from camu_lightning.bench.grid import Cell, cells, read_grid
 from camu_lightning.bench.machine import machine
+from camu_lightning.bench.originals import seed_caches
 from camu_lightning.files import check_writable, write_json
 from camu_lightning.gaps import with_gaps
 from camu_lightning.sigterm import PARENT_ENV
@@ -206,6 +207,8 @@ def run_grid(options: argparse.Namespace) -> list[str]:
         for cell in todo:
             console.print("camu " + " ".join(cell.command(logs)), highlight=False, soft_wrap=True)
         return []
+    for copied in seed_caches(results, {cell.cache_dir for cell in todo}):  # the committed starting points
+        console.print(f"kept original: {copied}", highlight=False, soft_wrap=True)
     # Retrains first: every later run of the same split then finds its gap partner.
     phases = [[c for c in todo if c.method == "retrain"], [c for c in todo if c.method != "retrain"]]
     failures: list[str] = []
