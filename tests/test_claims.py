@@ -60,7 +60,8 @@ def test_each_claim_gets_its_verdict_and_the_numbers_behind_it() -> None:
     # Finetune surely ahead of CaMU (0.1 on every seed); CaMU and Removeto tied; Removeto - Remove: -0.9, -1.2,
     # -0.6, t-interval -0.9 ± 4.303 * 0.3 / sqrt(3) = [-1.65, -0.15]: surely apart.
     assert (
-        "**not reproduced** — mnist random: Finetune 0.90 < CaMU 1.00 = Removeto 1.10 < Remove 2.00 (3 seeds); "
+        "**not reproduced** — mnist random: Finetune 0.90 < CaMU 1.00 = Removeto 1.10 < Remove 2.00 (3 seeds; surely "
+        "closer than CaMU: Finetune); "
         "pending: mnist class0." in ablation
     )
     assert "**not reproduced** — mnist random: 2nd of 2 (0.40; before it: NGrad 0.20); pending: mnist class0." in stable

@@ -166,9 +166,12 @@ def ablation_order(grouped, settings, name) -> str:
         chain = name(order[0][0]) + f" {order[0][1]:.2f}"
         for (before, _), (key, gap) in itertools.pairwise(order):  # "=" where the two are tied
             chain += f" {'<' if paired(rows[before], rows[key]).verdict == 'closer' else '='} {name(key)} {gap:.2f}"
-        verdicts = [paired(rows["camu"], rows[k]).verdict for k in rows if k != "camu"]
-        held = False if "farther" in verdicts else (None if "tied" in verdicts else True)
-        results.append((" ".join(setting), held, f"{chain} ({seeds_count(rows)} seeds)"))
+        verdicts = {k: paired(rows["camu"], rows[k]).verdict for k in rows if k != "camu"}
+        held = False if "farther" in verdicts.values() else (None if "tied" in verdicts.values() else True)
+        # "=" joins neighbours only: whom CaMU is surely behind is said outright.
+        ahead = [name(k) for k, verdict in verdicts.items() if verdict == "farther"]
+        behind = f"; surely closer than CaMU: {', '.join(ahead)}" if ahead else ""
+        results.append((" ".join(setting), held, f"{chain} ({seeds_count(rows)} seeds{behind})"))
     return claim_line("CaMU, with all its causal paths, beats each ablation", "RQ2, paper Tables 6–7: avg_gap of "
                       "Finetune, Remove, Removeto, CaMU; = : tied", results, pending)  # fmt: skip
 
