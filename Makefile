@@ -43,7 +43,8 @@ bench: $(STAMP)  ## the reproduction grid (configs/bench/paper.yaml) into result
 	$(BIN)/camu bench --grid configs/bench/paper.yaml
 
 report: $(STAMP)  ## docs/reproduction.md, tables, figures and README's results table from the committed rows (no training)
-	$(BIN)/camu report --grid configs/bench/paper.yaml --grid configs/bench/relearn.yaml --grid configs/bench/appendix.yaml --readme README.md
+	$(BIN)/camu report --grid configs/bench/paper.yaml --grid configs/bench/relearn.yaml --grid configs/bench/appendix.yaml \
+		--grid configs/bench/five_seeds.yaml --grid configs/bench/floor.yaml --readme README.md
 
 bench-speed: $(STAMP)  ## CaMU loop / training / evaluation speed on ../shared/data MNIST (about 15 minutes on 2 cores)
 	$(BIN)/python -m camu_lightning.speed.benchmark --root ../shared/data --scenarios random class --e2e
