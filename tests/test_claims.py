@@ -98,3 +98,17 @@ def test_the_relearning_change_is_the_largest_absolute_delta_on_either_set() -> 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"
     ]  # fmt: skip
+
+
+def test_the_speed_claim_reads_cpu_seconds_where_every_row_has_them() -> None:
+    def timed(wall: float, cpu: float | None) -> dict[int, dict]:
+        times = {"time_unlearn_s": wall, "avg_gap": 1.0}
+        return seeds(times | ({"time_unlearn_cpu_s": cpu, "unlearn_device": "cpu"} if cpu is not None else {}))
+
+    # Wall time says NGrad is faster than CaMU (a busy machine slowed CaMU's run); CPU seconds say CaMU is.
+    rows = {A: {"camu": timed(9.0, 4.0), "ngrad": timed(5.0, 8.0), "unroll": timed(0.1, 0.1)}}
+    fastest = claims_section(rows, [A], display, better_variants(rows))[3]
+    assert "**reproduced** — mnist random: 2nd of 3 (4.0 CPU s; before it: Unroll 0.1 CPU s)." in fastest
+    rows[A]["ngrad"] = timed(5.0, None)  # one row without CPU seconds: wall time for all
+    fastest = claims_section(rows, [A], display, better_variants(rows))[3]
+    assert "**not reproduced** — mnist random: 3rd of 3 (9.0 s; before it: Unroll 0.1 s, NGrad 5.0 s)." in fastest
