@@ -23,7 +23,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from camu_lightning import __version__
-from camu_lightning.files import atomic_write, check_writable, remove_dead_writers_temporaries
+from camu_lightning.utils.files import atomic_write, check_writable, remove_dead_writers_temporaries
 
 log = logging.getLogger(__name__)
 

@@ -16,17 +16,17 @@ from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from camu_lightning.cache import check_cache_writable
-from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
-from camu_lightning.files import check_writable
 from camu_lightning.main import COMMANDS, DESCRIPTION
 from camu_lightning.main import main as camu_main
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.run.configured import add_run_arguments, callback_settings
 from camu_lightning.run.run_folder import claim_run_folder, released_on_error
 from camu_lightning.run.unlearn import announce_split, evaluate_original, run_callbacks
-from camu_lightning.sigterm import stop_on_sigterm
-from camu_lightning.terminal import console, one_line_errors, set_up_terminal
+from camu_lightning.utils.config_files import check_config_options
+from camu_lightning.utils.files import check_writable
+from camu_lightning.utils.sigterm import stop_on_sigterm
+from camu_lightning.utils.terminal import console, one_line_errors, set_up_terminal
 
 # What `camu fit` and `camu score` build: any UnlearningMethod subclass (`--model CaMU`) and the data module.
 CLI_CLASSES = {"model_class": UnlearningMethod, "datamodule_class": UnlearningDataModule,

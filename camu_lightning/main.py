@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from camu_lightning.sigterm import stop_on_sigterm, stop_with_parent
+from camu_lightning.utils.sigterm import stop_on_sigterm, stop_with_parent
 
 DESCRIPTION = "Unlearn data from a trained classifier and measure the forgetting."
 COMMANDS = {  # command: (its module, what it does)
     "fit": ("camu_lightning.cli", "unlearn with one method and measure it (LightningCLI: --config, --model, --data.*)"),
-    "tune": ("camu_lightning.tune", "search a method's settings for the smallest gap to Retrain (Optuna)"),
-    "score": ("camu_lightning.score", "the NeurIPS 2023 forget-quality score of a method over N seeds"),
+    "tune": ("camu_lightning.commands.tune", "search a method's settings for the smallest gap to Retrain (Optuna)"),
+    "score": ("camu_lightning.commands.score", "the NeurIPS 2023 forget-quality score of a method over N seeds"),
     "bench": ("camu_lightning.bench.run", "run a benchmark grid, one committed row per cell, resumable"),
     "report": ("camu_lightning.bench.report", "the reproduction report, tables and figures from the rows"),
 }

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camu_lightning.cache import CheckpointCache, cache_key, load_state_dict
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 @dataclass

@@ -14,8 +14,8 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from camu_lightning import UnlearningDataModule, unlearn
+from camu_lightning.commands.score import main as score_main
 from camu_lightning.models import OutputAt
-from camu_lightning.score import main as score_main
 from tests.test_api import method_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,8 +170,8 @@ def test_camu_score_names_a_missing_config_before_writing_anything(
 
 
 def test_a_method_takes_its_settings_from_a_config_with_the_model_on_top() -> None:
-    from camu_lightning.config_files import read_config
     from camu_lightning.methods import CaMU, NGrad
+    from camu_lightning.utils.config_files import read_config
 
     datamodule = data()
     method = CaMU.from_config(REPO / "configs" / "mnist_camu.yaml", network=mlp(), seed=0, **datamodule.links(CaMU))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.commands.score import starting_point
 from camu_lightning.run.configured import configured_run
-from camu_lightning.score import starting_point
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from camu_lightning.lightning_private import (
+from camu_lightning.utils.lightning_private import (
     batches_seen,
     freeze_initial_hparams,
     logger_version_chosen,

@@ -80,7 +80,7 @@ def test_results_and_cache_entries_follow_the_umask(tmp_path, tiny_npz) -> None:
 
 def test_opening_the_cache_removes_what_dead_writers_left_and_keeps_live_ones(tmp_path) -> None:
     from camu_lightning.cache import CheckpointCache
-    from camu_lightning.files import _host
+    from camu_lightning.utils.files import _host
 
     finished = multiprocessing.get_context("spawn").Process(target=os.getpid)
     finished.start()

@@ -12,9 +12,9 @@ import torch
 import yaml
 
 from camu_lightning.cli import main
-from camu_lightning.config_files import read_config
+from camu_lightning.commands.score import split_options
 from camu_lightning.metrics.forget_quality import forget_quality
-from camu_lightning.score import split_options
+from camu_lightning.utils.config_files import read_config
 from tests.test_cli import REPO, run_camu
 
 NUM_FORGET = 6  # 10 % of the tiny data set's 60 training images

@@ -10,7 +10,7 @@ import signal
 import lightning as L
 import pytest
 
-from camu_lightning.sigterm import EXIT_STATUS, stop_on_sigterm
+from camu_lightning.utils.sigterm import EXIT_STATUS, stop_on_sigterm
 from tests.conftest import datamodule_for
 from tests.test_cli import run_camu
 

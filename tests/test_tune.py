@@ -11,9 +11,9 @@ import optuna
 import pytest
 import yaml
 
-from camu_lightning import tune
 from camu_lightning.bench.grid import config_of, method_of
 from camu_lightning.cli import main
+from camu_lightning.commands import tune
 from tests.test_cli import REPO, run_camu
 
 

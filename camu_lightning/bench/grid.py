@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from camu_lightning import __version__
-from camu_lightning.config_files import read_config
+from camu_lightning.utils.config_files import read_config
 
 SCENARIOS = ("random", "class")
 VARIANTS = ("default", "tuned")

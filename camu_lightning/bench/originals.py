@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from camu_lightning.files import atomic_write
+from camu_lightning.utils.files import atomic_write
 
 KEPT = "originals"  # under the results folder
 

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from camu_lightning.files import atomic_write  # noqa: E402
+from camu_lightning.utils.files import atomic_write  # noqa: E402
 
 
 def epsilon_histogram(epsilons: np.ndarray, num_models: int, title: str, path: Path) -> Path:

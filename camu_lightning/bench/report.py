@@ -49,9 +49,9 @@ from camu_lightning.bench.summary import (
     summary_csv,
     summary_section,
 )
-from camu_lightning.files import atomic_write
 from camu_lightning.gaps import ATTACK_KEYS
-from camu_lightning.terminal import console, print_error, set_up_terminal
+from camu_lightning.utils.files import atomic_write
+from camu_lightning.utils.terminal import console, print_error, set_up_terminal
 
 
 def scenario_section(dataset: str, scenario: str, methods, docs: Path, presets: Path | None,

@@ -31,10 +31,10 @@ from camu_lightning.bench.cell_claim import Claimed, Postponed, being_run, claim
 from camu_lightning.bench.grid import Cell, cells, read_grid
 from camu_lightning.bench.machine import machine
 from camu_lightning.bench.originals import seed_caches
-from camu_lightning.files import check_writable, write_json
 from camu_lightning.gaps import with_gaps
-from camu_lightning.sigterm import PARENT_ENV
-from camu_lightning.terminal import console, print_error, set_up_terminal
+from camu_lightning.utils.files import check_writable, write_json
+from camu_lightning.utils.sigterm import PARENT_ENV
+from camu_lightning.utils.terminal import console, print_error, set_up_terminal
 
 ROW_VERSION = 1
 RUNNING: set[subprocess.Popen] = set()  # this process's runs in flight, stopped with the grid

@@ -12,7 +12,7 @@ import numpy as np
 from camu_lightning.bench.aggregate import Summary, summarise, table_metrics
 from camu_lightning.bench.naming import ABLATIONS, RELEARN_FALL_POINTS, display, markdown_table, ordered
 from camu_lightning.bench.plots import epoch_curve, epsilon_histogram, relearn_curves
-from camu_lightning.files import atomic_write
+from camu_lightning.utils.files import atomic_write
 
 PRESET_SEEDS = 3  # the fast preset's sweep: CaMU at each epoch count on 3 seeds (the study)
 PRESET_MIN_RTE = 20.0  # the fast preset is at least this many times faster than Retrain

@@ -22,13 +22,13 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from camu_lightning.config_files import read_config
 from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
 from camu_lightning.data.rows import gather_rows
-from camu_lightning.lightning_private import freeze_initial_hparams
 from camu_lightning.metrics import SliceAccuracies, StrongerAttacks, paper_mia, sorted_softmax
 from camu_lightning.models.embedding import as_network, layout_digest, reinitialised
+from camu_lightning.utils.config_files import read_config
+from camu_lightning.utils.lightning_private import freeze_initial_hparams
 
 
 class DivergenceError(RuntimeError):

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models.embedding import last_linear
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 def classifier_head(network: nn.Module) -> tuple[nn.Module, str]:

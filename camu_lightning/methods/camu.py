@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen, FrozenEmbeddings, full_precision
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 KL_TERMS = ("remain_kl", "counterfactual_kl")
 CE_TERMS = ("counterfactual_ce", "remain_ce")

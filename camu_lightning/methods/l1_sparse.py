@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 def l1_weight(epoch: int, epochs: int, no_l1_epochs: int, alpha: float) -> float:

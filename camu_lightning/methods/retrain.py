@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 class Retrain(UnlearningMethod):

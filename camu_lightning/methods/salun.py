@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.passes import summed_gradients
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 def saliency_mask(gradients: dict[str, Tensor], ratio: float) -> dict[str, Tensor]:

@@ -25,7 +25,7 @@ from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
 from camu_lightning.passes import error_percent
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:

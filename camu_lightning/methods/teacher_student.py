@@ -16,7 +16,7 @@ from torch import Tensor
 from camu_lightning.data.streams import Stream
 from camu_lightning.methods.base import NetworkFactory, UnlearningMethod
 from camu_lightning.models import Frozen
-from camu_lightning.train_logging import log_train_values
+from camu_lightning.utils.train_logging import log_train_values
 
 
 class TeacherStudent(UnlearningMethod):

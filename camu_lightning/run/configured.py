@@ -12,12 +12,12 @@ import lightning as L
 from jsonargparse import ActionConfigFile, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
-from camu_lightning.config_files import check_config_options
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.data.datamodule import METHOD_LINKS
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe
 from camu_lightning.run.results import plain
+from camu_lightning.utils.config_files import check_config_options
 
 
 def add_run_arguments(parser: LightningArgumentParser) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from camu_lightning.lightning_private import start_method
 from camu_lightning.methods import UnlearningMethod
+from camu_lightning.utils.lightning_private import start_method
 
 # What pairs a run with its Retrain, as results.json names each part (`identity_keys`), and how a user says it.
 IDENTITY = {"data_key": "data", "network_key": "network", "forget_set_key": "split", "seed": "seed"}

@@ -9,7 +9,6 @@ from typing import Any
 import lightning as L
 import torch
 
-from camu_lightning.files import write_json
 from camu_lightning.gaps import read_results, with_gaps
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.run.clock import UnlearningClock
@@ -20,7 +19,8 @@ from camu_lightning.run.preparation import store_unlearned
 from camu_lightning.run.relearn import relearn_curve
 from camu_lightning.run.results import results_table, run_results
 from camu_lightning.run.starting_point import StartingPoint, nested_trainer_settings
-from camu_lightning.terminal import console
+from camu_lightning.utils.files import write_json
+from camu_lightning.utils.terminal import console
 
 
 class RunResults(L.Callback):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import lightning as L
 
-from camu_lightning.files import write_json
-from camu_lightning.lightning_private import logger_version_chosen, set_logger_version
 from camu_lightning.methods.base import DivergenceError
+from camu_lightning.utils.files import write_json
+from camu_lightning.utils.lightning_private import logger_version_chosen, set_logger_version
 
 
 def claim_run_folder(trainer: L.Trainer) -> None:

@@ -28,7 +28,7 @@ from camu_lightning.run.results_writer import RunResults
 from camu_lightning.run.run_folder import RecordUnfinishedRun
 from camu_lightning.run.starting_point import StartingPoint
 from camu_lightning.run.streams import ServeStreams
-from camu_lightning.terminal import DropNoise, console
+from camu_lightning.utils.terminal import DropNoise, console
 
 LIGHTNING_LOGS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 

@@ -52,7 +52,7 @@ from camu_lightning.speed.rows import (
     split_row,
     training_rows,
 )
-from camu_lightning.terminal import set_up_terminal
+from camu_lightning.utils.terminal import set_up_terminal
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 

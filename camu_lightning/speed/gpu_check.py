@@ -31,7 +31,7 @@ from rich.table import Table
 
 from camu_lightning.run import ServeStreams, UnlearningClock
 from camu_lightning.speed.measure import console
-from camu_lightning.terminal import set_up_terminal
+from camu_lightning.utils.terminal import set_up_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 

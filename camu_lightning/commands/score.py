@@ -25,13 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from camu_lightning.cache import CheckpointCache, cache_key, check_cache_writable
-from camu_lightning.config_files import check_config_options
-from camu_lightning.files import atomic_write, write_json
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
 from camu_lightning.run.configured import ConfiguredRun, configured_run
 from camu_lightning.run.starting_point import StartingPoint, own_settings
 from camu_lightning.run.unlearn import unlearn
-from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
+from camu_lightning.utils.config_files import check_config_options
+from camu_lightning.utils.files import atomic_write, write_json
+from camu_lightning.utils.terminal import console, one_line_errors, print_error, set_up_terminal
 
 RECORD_KIND = "forget_scores"
 # Options given to the Retrains as well as to the method: the data, the original, the cache and the hardware.

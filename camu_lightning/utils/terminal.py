@@ -56,7 +56,7 @@ def print_error(message: str) -> NoReturn:
 def own_error(error: BaseException) -> BaseException:
     """The first error in the chain raised by this package: jsonargparse wraps an error raised while it
     instantiates a class in a multi-line report, with ours as its cause."""
-    package = str(Path(__file__).parent)
+    package = str(Path(__file__).parents[1])  # camu_lightning/
     link: BaseException | None = error
     while link is not None:
         frames = traceback.extract_tb(link.__traceback__)

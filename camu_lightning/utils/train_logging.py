@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 from torch import Tensor
 
-from camu_lightning.lightning_private import batches_seen
+from camu_lightning.utils.lightning_private import batches_seen
 
 
 def log_train_values(module: L.LightningModule, values: dict[str, Tensor], prog_bar: bool = False) -> None:

@@ -29,14 +29,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from camu_lightning.bench.grid import TUNED_CLASS, method_of
 from camu_lightning.cache import check_cache_writable
-from camu_lightning.config_files import check_config_options, read_config
-from camu_lightning.files import atomic_write
+from camu_lightning.commands.score import retrain_config_beside, split_options
 from camu_lightning.methods import DivergenceError
 from camu_lightning.run.configured import configured_run
 from camu_lightning.run.run_folder import claim_run_folder, released_on_error
 from camu_lightning.run.unlearn import unlearn
-from camu_lightning.score import retrain_config_beside, split_options
-from camu_lightning.terminal import console, one_line_errors, print_error, set_up_terminal
+from camu_lightning.utils.config_files import check_config_options, read_config
+from camu_lightning.utils.files import atomic_write
+from camu_lightning.utils.terminal import console, one_line_errors, print_error, set_up_terminal
 
 SCENARIOS = {
     "random": [],  # the config's own random removal (10 %)
