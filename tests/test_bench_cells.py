@@ -106,6 +106,7 @@ def grid_runs(logs: Path) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # 15-20 s of benches and runs starting (make test-all)
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_a_sigkilled_bench_leaves_no_run_going_and_the_rerun_runs_each_cell_once(tmp_path: Path, tiny_npz: Path):
     command = [*tiny_grid(tmp_path, tiny_npz, [1, 2]), "--jobs", "2"]  # two Retrain cells at once

@@ -67,7 +67,9 @@ def test_every_method_unlearns_logs_finite_losses_and_reloads_from_its_checkpoin
 METRICS = ("acc_remain", "acc_forget", "acc_test", "mia")
 
 
-@pytest.mark.parametrize("config", ["demo_camu", "mnist_retrain", "mnist_sisa", "mnist_unroll"])
+@pytest.mark.parametrize(  # SISA's 5 s in make test-all
+    "config", ["demo_camu", "mnist_retrain", pytest.param("mnist_sisa", marks=pytest.mark.slow), "mnist_unroll"]
+)
 def test_the_same_command_gives_the_same_numbers_with_a_cold_or_a_warm_cache(config, tmp_path) -> None:
     # Noisy classes, so that the metrics move with the weights (on the clean toy data every model scores 100).
     hard = make_image_npz(tmp_path / "hard.npz", num_train=120, num_test=60, noise=200, contrast=50)

@@ -137,6 +137,7 @@ def test_ctrl_c_ends_the_grids_run_and_starts_no_other(tmp_path: Path, tiny_npz:
     assert not list((tmp_path / "rows").glob("**/seed*.json"))
 
 
+@pytest.mark.slow  # 13-19 s of two benches and their runs (make test-all)
 def test_two_benches_on_one_grid_run_each_cell_once(tmp_path: Path, tiny_npz: Path) -> None:
     command = tiny_grid(tmp_path, tiny_npz, [1, 2])
     benches = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
