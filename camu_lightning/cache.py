@@ -15,14 +15,13 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from filelock import FileLock, Timeout
 
-from camu_lightning import __version__
+from camu_lightning.keys import cache_key
 from camu_lightning.utils.files import atomic_write, check_writable, remove_dead_writers_temporaries
 
 log = logging.getLogger(__name__)
@@ -30,11 +29,6 @@ log = logging.getLogger(__name__)
 
 class CacheError(RuntimeError):
     """A cache entry that exists but cannot be trusted."""
-
-
-def cache_key(settings: dict[str, Any]) -> str:
-    """A short, stable hash of the settings."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def load_state_dict(path: Path, what: str, remedy: str = "delete it to rebuild it") -> dict[str, Any]:
@@ -79,91 +73,6 @@ def state_digest(state: Any, prefix: str = "") -> str:
 
     walk(state, prefix)
     return weights_digest(tensors)
-
-
-@dataclass(frozen=True)
-class RunKeys:
-    """The settings behind each cache entry of one run, and the key that pairs runs on the same split.
-
-    Args:
-        dataset: the dataset's name, or a user file's content hash.
-        pipeline: the input pipeline.
-        network: the network's class path and every init arg, the data's num_classes and input_shape included.
-        split: a hash of the forget set.
-        seed: the run seed.
-    """
-
-    dataset: str
-    pipeline: str
-    network: dict[str, Any]
-    split: str
-    seed: int
-
-    @classmethod
-    def of(cls, datamodule: Any, network: dict[str, Any], seed: int) -> RunKeys:
-        """The keys of a run on this data module (an UnlearningDataModule) with this network config."""
-        shape = {"num_classes": datamodule.num_classes, "input_shape": list(datamodule.input_shape)}
-        network = network | {"init_args": network.get("init_args", {}) | shape}
-        identity = (datamodule.dataset_identity(), datamodule.pipeline_identity(), datamodule.split_identity())
-        return cls(identity[0], identity[1], network, identity[2], seed)
-
-    def original(self, recipe: dict[str, Any], precision: str) -> dict[str, Any]:
-        """What determines the original's weights: data, network, recipe (its seed included), precision and the
-        package's major version; never the run seed or the split."""
-        return {
-            "dataset": self.dataset,
-            "pipeline": self.pipeline,
-            "network": self.network,
-            "recipe": recipe,
-            "precision": precision,
-            "package_major": __version__.split(".")[0],
-        }
-
-    def pairing(self) -> dict[str, Any]:
-        """Pairs runs on the same data, network, forget set and run seed (a method with its Retrain)."""
-        return {
-            "dataset": self.dataset,
-            "pipeline": self.pipeline,
-            "network": self.network,
-            "split": self.split,
-            "seed": self.seed,
-        }
-
-    def unlearned(
-        self, recipe: dict[str, Any], epochs: int, precision: str, channels_last: bool, device: str
-    ) -> dict[str, Any]:
-        """What determines an unlearned model that depends on the split alone (Retrain): the pairing, the method's
-        recipe, epochs, precision, memory layout and device kind (the last three change weights by rounding only,
-        but a cached model must be the one a rerun gives, and its stored time, every RTE's numerator, is that
-        device's: a CPU Retrain's time beside a GPU unlearning time would inflate RTE several times)."""
-        return {
-            "split": self.pairing(),
-            "recipe": recipe,
-            "epochs": epochs,
-            "precision": precision,
-            "channels_last": channels_last,
-            "device": device,
-        }
-
-    def evaluation(self, weights: str, rows: dict[str, Any], reader: str, numerics: dict[str, Any]) -> dict[str, Any]:
-        """What determines a model's evaluation: its weights' digest, the rows and attack roles (the pairing, whose
-        seed seeds the attacks, and the data settings that shape the attacks), the method's reading of the logits
-        and the numerics (precision, layout, device, batch), and the package version (the metrics' code)."""
-        return {"weights": weights, "rows": self.pairing() | rows, "reader": reader, "numerics": numerics,
-                "version": __version__}  # fmt: skip
-
-    def training_state(self, original: dict[str, Any] | None, state: dict[str, Any], precision: str) -> dict[str, Any]:
-        """What determines a method's training-time state: the original it starts from (None: its own init), the
-        method's settings, data, network, precision and, where the state is split-dependent, the split and seed."""
-        return {
-            "original": original,
-            "state": state,
-            "dataset": self.dataset,
-            "pipeline": self.pipeline,
-            "network": self.network,
-            "precision": precision,
-            "split": self.pairing() if state.get("split_dependent") else None,
-        }
 
 
 # Every kind of entry: the originals, training-time state, unlearned models (Retrain), evaluations, and `camu

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from camu_lightning.cache import CheckpointCache, cache_key, load_state_dict
+from camu_lightning.cache import CheckpointCache, load_state_dict
+from camu_lightning.keys import cache_key
 from camu_lightning.utils.train_logging import log_train_values
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -154,7 +153,7 @@ def test_the_embedding_of_a_plain_classifier_is_its_heads_input_or_a_named_layer
 def method_settings(name: str) -> tuple[type, dict]:
     """A method's class and its MNIST config's settings, shrunk to a few steps on tiny data."""
     config = "mnist_camu_class" if name == "camu" else f"mnist_{name}"
-    model = yaml.safe_load((REPO / "configs" / f"{config}.yaml").read_text())["model"]
+    model = read_config(REPO / "configs" / f"{config}.yaml")["model"]
     init = {k: v for k, v in model["init_args"].items() if k != "network"}
     shrink = {"num_shards": 2, "num_slices": 1, "epochs": 1} if name == "sisa" else {}
     return instantiate(model["class_path"]), init | shrink

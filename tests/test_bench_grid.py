@@ -18,6 +18,7 @@ from camu_lightning.bench.report import build, scenario_section
 from camu_lightning.bench.sections import forget_quality_line
 from camu_lightning.bench.summary import summary_section
 from camu_lightning.cli import main
+from camu_lightning.utils.config_files import read_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,9 +208,8 @@ def test_fast_preset_is_the_fewest_epochs_as_close_as_the_recipe_and_20x_faster_
             path = results / "mnist" / "random" / method / f"seed{seed}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(row(method, seed, boot=boot, mia=float(mia), time_unlearn_s=time)))
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "mnist_camu.yaml").write_text((REPO / "configs" / "mnist_camu.yaml").read_text())
+    configs = shutil.copytree(REPO / "configs", tmp_path / "configs")
+    (configs / "mnist_camu_fast.yaml").unlink()  # the committed preset: this test writes its own
     # Two seeds: the curve and a provisional choice, no preset.
     for method in mias:
         (results / "mnist" / "random" / method / "seed3.json").rename(tmp_path / f"{method}_seed3.json")
@@ -222,8 +222,13 @@ def test_fast_preset_is_the_fewest_epochs_as_close_as_the_recipe_and_20x_faster_
     assert "| 3 | 1.42 ± 0.31 | 25.0 ± 0.0 | 2 |" in text and "| 1 | 5.00 ± 0.00 | 100.0 ± 0.0 | 2 |" in text
     chosen = "The fast preset: 3 epochs, avg_gap 1.42 ± 0.31 against the recipe's 1.50 ± 0.41, RTE 25.0× against 4.0×"
     assert chosen in text
-    preset = yaml.safe_load((configs / "mnist_camu_fast.yaml").read_text())
-    assert preset["trainer"]["max_epochs"] == 3 and preset["model"]["class_path"].endswith(".CaMU")
+    preset = read_config(configs / "mnist_camu_fast.yaml")
+    recipe = read_config(configs / "mnist_camu.yaml")
+    recipe.pop("tune")
+    recipe["trainer"]["max_epochs"] = 3
+    assert preset == recipe  # the recipe with 3 epochs, and nothing else changed
+    written = yaml.safe_load((configs / "mnist_camu_fast.yaml").read_text())
+    assert written["model"] == "model/cnn/camu.yaml" and isinstance(written["trainer"], dict)  # references kept
     assert (tmp_path / "docs" / "figures" / "mnist_random_camu_epochs.png").is_file()
     # At 30x the bar, 3 epochs (25x) no longer qualifies and nothing closer is faster: no preset.
     with pytest.MonkeyPatch.context() as patch:

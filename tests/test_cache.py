@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from camu_lightning.cache import CacheError, CheckpointCache, cache_key
+from camu_lightning.cache import CacheError, CheckpointCache
 from camu_lightning.commands.score import starting_point
+from camu_lightning.keys import cache_key
 from camu_lightning.run.configured import configured_run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import yaml
 
 from camu_lightning.cli import main
 from camu_lightning.methods import UnlearningMethod
+from camu_lightning.utils.config_files import read_config
 from tests.conftest import instantiated_cli
 
 # The package's own methods (a test module may define one of its own: tests/test_api.py's).
@@ -28,7 +29,7 @@ def test_every_method_has_a_config_per_dataset() -> None:
 
 
 def class_path(config: Path) -> str:
-    return yaml.safe_load(config.read_text())["model"]["class_path"].rsplit(".", 1)[-1]
+    return read_config(config)["model"]["class_path"].rsplit(".", 1)[-1]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 
 from camu_lightning.data import UnlearningDataModule
@@ -28,6 +27,7 @@ from camu_lightning.methods import (
 )
 from camu_lightning.methods.scrub import learning_rate_factor
 from camu_lightning.models import CNN
+from camu_lightning.utils.config_files import read_config
 from tests.conftest import datamodule_for, fit
 from tests.test_cli import REPO, run_camu
 
@@ -48,7 +48,7 @@ QUIET_TRAINER = dict(
 
 def mnist_config(method: type) -> str:
     for path in sorted((REPO / "configs").glob("mnist_*.yaml")):
-        if yaml.safe_load(path.read_text())["model"]["class_path"].endswith(f".{method.__name__}"):
+        if read_config(path)["model"]["class_path"].endswith(f".{method.__name__}"):
             return str(path.relative_to(REPO))
     raise AssertionError(f"no configs/mnist_*.yaml runs {method.__name__}")
 

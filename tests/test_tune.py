@@ -14,6 +14,7 @@ import yaml
 from camu_lightning.bench.grid import config_of, method_of
 from camu_lightning.cli import main
 from camu_lightning.commands import tune
+from camu_lightning.utils.config_files import read_config
 from tests.test_cli import REPO, run_camu
 
 
@@ -49,8 +50,9 @@ def test_the_best_trial_becomes_a_config_that_reproduces_it_and_a_rerun_resumes(
     assert f"# The config's own settings were trial 0: avg_gap {trials[0].value:.3f}." in text
     assert best.value <= trials[0].value
     assert "s on cpu, where every trial ran). The search saw seed 0 only" in text  # the cap's device is named
-    tuned = yaml.safe_load(text)
-    assert "tune" not in tuned and tuned["model"]["init_args"]["lr"] == best.params["model.init_args.lr"]
+    assert "tune" not in yaml.safe_load(text)
+    tuned = read_config(tmp_path / "tuned.yaml")  # groups the search left as they were stay file references
+    assert tuned["model"]["init_args"]["lr"] == best.params["model.init_args.lr"]
     assert tuned["trainer"]["max_epochs"] == best.params["trainer.max_epochs"]
     # The tuned config alone, on the tuning seed, gives the best trial's objective again.
     retrain = run_camu(tmp_path, tiny_npz, "--trainer.max_epochs", "20", config="configs/mnist_retrain.yaml")

@@ -22,22 +22,22 @@ A tuned variant uses the config searched on the main table's setting (`configs/t
 for any random fraction, `..._class0_...` for any class), since searches run on random 10 % and class 0 only.
 
 Each cell is one `camu fit`; its row is `results/<dataset>/<scenario>/<method>[_tuned]/seed<k>.json`. A cell's
-config hash covers what decides its numbers (the config file's settings, the overrides, the seed, the package's
-major version; never data.root), so a row whose hash matches is never run again.
+config hash is the key of the run its command resolves to (`keys.run_key`: every setting and class default that
+decides its numbers, the seed, the package's major version; never data.root), so a row whose hash matches is never
+run again, however its config is written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from camu_lightning import __version__
+from camu_lightning.keys import run_key
 from camu_lightning.utils.config_files import read_config
 
 SCENARIOS = ("random", "class")
@@ -68,20 +68,12 @@ class Cell:
         name = "_".join(part for part in (name, self.suffix, self.label) if part)
         return Path(self.dataset) / self.scenario / name / f"seed{self.seed}.json"
 
-    @property
+    @cached_property
     def config_hash(self) -> str:
-        settings = read_config(self.config)  # resolved: a config composed of files hashes as its content
-        settings.pop("tune", None)  # search ranges decide nothing a run computes
-        kept, skip = [], False
-        for option in self.overrides:  # data.root locates the data; it decides no number
-            if skip or option.startswith("--data.root"):
-                skip = option == "--data.root"
-                continue
-            kept.append(option)
-        identity = {"config": settings, "overrides": kept, "seed": self.seed, "major": __version__.split(".")[0]}
-        if self.init_offset:  # only where set: every other cell's hash stays what its committed row holds
-            identity["init_offset"] = self.init_offset
-        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        """The run's key (`keys.run_key`): this cell's `camu fit` command parsed as `camu fit` parses it, so configs
+        that resolve to the same run share the key, a class default that changes changes it, and where the data
+        and logs live changes nothing."""
+        return run_key(resolved_run(self.command(Path("logs"))[1:]))
 
     @property
     def cache_dir(self) -> Path:
@@ -231,3 +223,17 @@ def config_of(configs: Path, dataset: str, scenario: str, method: str, variant: 
     if not config.is_file():
         raise ValueError(f"no config {config} for grid method '{method}'")
     return config, False
+
+
+@cache
+def settings_parser() -> Any:
+    """`camu fit`'s parser, built once (Lightning is imported here, where a hash is asked for: `camu report` reads
+    grids without computing one)."""
+    from camu_lightning.run.configured import run_parser
+
+    return run_parser()
+
+
+def resolved_run(arguments: list[str]) -> dict[str, Any]:
+    """The settings `camu fit <arguments>` runs with, every default in place."""
+    return settings_parser().parse_args(arguments).as_dict()

@@ -12,6 +12,7 @@ import numpy as np
 from camu_lightning.bench.aggregate import Summary, summarise, table_metrics
 from camu_lightning.bench.naming import ABLATIONS, RELEARN_FALL_POINTS, display, markdown_table, ordered
 from camu_lightning.bench.plots import epoch_curve, epsilon_histogram, relearn_curves
+from camu_lightning.utils.config_files import config_with
 from camu_lightning.utils.files import atomic_write
 
 PRESET_SEEDS = 3  # the fast preset's sweep: CaMU at each epoch count on 3 seeds (the study)
@@ -132,14 +133,14 @@ def fast_preset(methods, dataset: str, scenario: str, docs: Path, configs: Path 
               f"the seeds whose row and Retrain ran in one sitting (dashed: {PRESET_MIN_RTE:g}×). {verdict}*",
               ""]  # fmt: skip
     if configs is not None and not provisional and chosen is not None:
-        text = (configs / f"{dataset}_camu.yaml").read_text()
-        header = (f"# Fast CaMU preset ({chosen} epoch{plural}): the fewest epochs whose mean avg_gap to Retrain is at "
-                  f"or below the 10-epoch recipe's\n# and whose RTE is at least {PRESET_MIN_RTE:g}x: avg_gap "
+        recipe, out = configs / f"{dataset}_camu.yaml", configs / f"{dataset}_camu_fast.yaml"
+        header = [f"Fast CaMU preset ({chosen} epoch{plural}): the fewest epochs whose mean avg_gap to Retrain is at "
+                  f"or below the 10-epoch recipe's", f"and whose RTE is at least {PRESET_MIN_RTE:g}x: avg_gap "
                   f"{gap[chosen].text()} vs {reference.text()} (seeds {sorted(methods[reference_key])}), RTE "
-                  f"{rte[chosen].mean:.1f}x vs {recipe_rte.mean:.1f}x\n# (seeds whose row and Retrain ran in one "
-                  f"sitting; `camu report --fast_presets`).\n")  # fmt: skip
-        preset = header + re.sub(r"max_epochs: \d+", f"max_epochs: {chosen}", text, count=1)
-        atomic_write(configs / f"{dataset}_camu_fast.yaml", lambda temporary: temporary.write_text(preset))
+                  f"{rte[chosen].mean:.1f}x vs {recipe_rte.mean:.1f}x", "(seeds whose row and Retrain ran in one "
+                  f"sitting; `camu report --fast_presets`): {recipe} with trainer.max_epochs {chosen}."]  # fmt: skip
+        preset = config_with(recipe, out, {"trainer.max_epochs": chosen}, header)
+        atomic_write(out, lambda temporary: temporary.write_text(preset))
     return lines
 
 

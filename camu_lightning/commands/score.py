@@ -24,7 +24,8 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from camu_lightning.cache import CheckpointCache, cache_key, check_cache_writable
+from camu_lightning.cache import CheckpointCache, check_cache_writable
+from camu_lightning.keys import cache_key
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
 from camu_lightning.run.configured import ConfiguredRun, configured_run
 from camu_lightning.run.starting_point import StartingPoint, own_settings

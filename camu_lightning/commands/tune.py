@@ -9,7 +9,8 @@ takes longer than the cap (default: that Retrain's time) is pruned, so a tuned m
 one that diverges. The study lives in Optuna's SQLite storage in the cache
 folder, so an interrupted search resumes, the interrupted trial first. The config's own values of the searched
 settings are one of the trials (the first of a new study), so the result is never worse than the default on seed 0.
-The best trial becomes a complete config, `configs/tuned/<dataset>_<random|class0>_<method>.yaml`, that runs alone;
+The best trial becomes `configs/tuned/<dataset>_<random|class0>_<method>.yaml`: the method config's file references
+and the searched values, a config that runs alone;
 report it on seeds other than 0.
 """
 
@@ -24,7 +25,6 @@ from typing import Any
 
 import optuna
 import torch
-import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from camu_lightning.bench.grid import TUNED_CLASS, method_of
@@ -34,7 +34,7 @@ from camu_lightning.methods import DivergenceError
 from camu_lightning.run.configured import configured_run
 from camu_lightning.run.run_folder import claim_run_folder, released_on_error
 from camu_lightning.run.unlearn import unlearn
-from camu_lightning.utils.config_files import check_config_options, read_config
+from camu_lightning.utils.config_files import check_config_options, config_with, read_config
 from camu_lightning.utils.files import atomic_write
 from camu_lightning.utils.terminal import console, one_line_errors, print_error, set_up_terminal
 
@@ -157,19 +157,12 @@ def objective(method_args: list[str], space: dict[str, dict[str, Any]], time_cap
     return run_trial
 
 
-def tuned_config(config: Path, scenario: str, best: optuna.FrozenTrial, header: list[str]) -> str:
-    """The method's config with the best values and the scenario's forget set, without its `tune:` block."""
-    settings = read_config(config)  # complete: the tuned config runs alone from configs/tuned/
-    settings.pop("tune", None)
+def tuned_config(config: Path, out: Path, scenario: str, values: dict[str, Any], header: list[str]) -> str:
+    """The method's config with the searched values and the scenario's forget set, as written at `out`: its file
+    references where the search left a group alone (`config_with`)."""
     if scenario == "class":
-        settings["data"] |= {"forget_fraction": None, "forget_classes": [TUNED_CLASS]}
-    for name, value in best.params.items():
-        *parents, leaf = name.split(".")
-        node = settings
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return "".join(f"# {line}\n" for line in header) + yaml.safe_dump(settings, sort_keys=False)
+        values = values | {"data.forget_fraction": None, "data.forget_classes": [TUNED_CLASS]}
+    return config_with(config, out, values, header)
 
 
 def own_trial_line(study: optuna.Study, own: dict[str, Any] | None) -> str:
@@ -271,7 +264,7 @@ def search(options: argparse.Namespace, fit_options: list[str]) -> Path:
         "on other seeds.",
     ]
     out = Path(options.out or Path("configs") / "tuned" / f"{name}.yaml")
-    text = tuned_config(config, options.scenario, best, header)
+    text = tuned_config(config, out, options.scenario, best.params, header)
     atomic_write(out, lambda temporary: temporary.write_text(text))
     return out
 

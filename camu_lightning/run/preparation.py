@@ -8,7 +8,8 @@ from typing import Any
 
 import lightning as L
 
-from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, state_digest, weights_digest
+from camu_lightning.cache import CheckpointCache, NoCache, state_digest, weights_digest
+from camu_lightning.keys import RunKeys
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, original_weights
 

@@ -11,9 +11,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 
-from camu_lightning.cache import CheckpointCache, NoCache, RunKeys, cache_key
+from camu_lightning.cache import CheckpointCache, NoCache
 from camu_lightning.channels_last import ChannelsLast
 from camu_lightning.data import UnlearningDataModule
+from camu_lightning.keys import RunKeys, cache_key
 from camu_lightning.methods import UnlearningMethod
 from camu_lightning.original import OriginalRecipe, on_one_device
 from camu_lightning.run.guards import check_built, check_network, check_retrain, check_run
