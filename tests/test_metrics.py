@@ -3,7 +3,8 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score
 
-from camu_lightning.metrics import SliceAccuracies, paper_mia, sorted_softmax
+from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
+from camu_lightning.metrics import PaperMIA, SliceAccuracies, paper_mia, sorted_softmax
 
 
 def test_slice_accuracies_accumulate_like_counting_over_the_concatenated_batches() -> None:
@@ -93,3 +94,24 @@ def test_paper_mia_equals_a_direct_xgboost_reference() -> None:
     )
     expected = 100 * accuracy_score(np.r_[np.ones(100), np.zeros(100)], attack.predict(np.vstack([forget, test])))
     assert paper_mia(members, nonmembers, forget, test, seed=7) == pytest.approx(expected)
+
+
+def test_paper_mia_metric_scores_the_rows_in_global_order_whatever_the_batches() -> None:
+    generator = torch.Generator().manual_seed(4)
+    roles = torch.tensor([TRAIN_MEMBER] * 60 + [TRAIN_NONMEMBER] * 60 + [EVAL_MEMBER] * 30 + [EVAL_NONMEMBER] * 30)
+    features = torch.where((roles == TRAIN_MEMBER) | (roles == EVAL_MEMBER), 2.0, 0.0)[:, None] + torch.randn(
+        180, 10, generator=generator
+    )
+    features = sorted_softmax(features)
+    copies = torch.randint(1, 3, (180,), generator=generator)  # a row the attack set holds twice counts twice
+    order = torch.arange(180) * 7 + 3
+    by_role = {r: features[roles == r].repeat_interleave(copies[roles == r], dim=0) for r in roles.unique().tolist()}
+    expected = paper_mia(by_role[TRAIN_MEMBER], by_role[TRAIN_NONMEMBER], by_role[EVAL_MEMBER],
+                         by_role[EVAL_NONMEMBER], seed=5)  # fmt: skip
+    metric = PaperMIA(seed=5)
+    shuffled = torch.randperm(180, generator=generator)
+    for batch in shuffled.split(25):  # batches in another order, as several ranks' loaders hand them out
+        metric.update(features[batch], roles[batch], copies[batch], order[batch])
+    assert float(metric.compute()) == expected
+    metric.reset()
+    assert np.isnan(float(metric.compute()))

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import Dataset, DistributedSampler
 
@@ -100,20 +99,3 @@ class PaddedEvalSampler(DistributedSampler):
         size = len(self.dataset)
         positions = list(range(size)) + [size + i % size for i in range(self.total_size - size)]
         return iter(positions[self.rank : self.total_size : self.num_replicas])
-
-
-def gather_rows(parts: list[dict[str, Tensor]]) -> dict[str, Tensor] | None:
-    """Per-batch row columns of every rank, concatenated on rank 0 and sorted by their `order` column (None on the
-    other ranks), so a computation over them sees the same rows in the same order on any number of ranks."""
-    rows = {name: torch.cat([part[name] for part in parts]) for name in parts[0]} if parts else None
-    if dist.is_available() and dist.is_initialized():
-        gathered: list[dict[str, Tensor] | None] = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, rows)
-        if dist.get_rank() != 0:
-            return None
-        gathered = [part for part in gathered if part is not None]
-        rows = {name: torch.cat([part[name] for part in gathered]) for name in gathered[0]} if gathered else None
-    if rows is None:
-        return None
-    order = rows["order"].argsort()
-    return {name: value[order] for name, value in rows.items()}

@@ -22,10 +22,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from camu_lightning.data.attack_sets import EVAL_MEMBER, EVAL_NONMEMBER, TRAIN_MEMBER, TRAIN_NONMEMBER
 from camu_lightning.data.datamodule import EVAL_SETS
-from camu_lightning.data.rows import gather_rows
-from camu_lightning.metrics import SliceAccuracies, StrongerAttacks, paper_mia, sorted_softmax
+from camu_lightning.metrics import PaperMIA, SliceAccuracies, StrongerAttacks, sorted_softmax
 from camu_lightning.models.embedding import as_network, layout_digest, reinitialised
 from camu_lightning.utils.config_files import read_config
 from camu_lightning.utils.lightning_private import freeze_initial_hparams
@@ -93,7 +91,7 @@ class UnlearningMethod(L.LightningModule):
         # The loggers write hparams_initial (hparams.yaml): it must not keep what was just removed.
         freeze_initial_hparams(self)
         self.stage_accuracies = nn.ModuleDict({stage: SliceAccuracies(num_classes) for stage in ("val", "test")})
-        self.attack_rows: list[dict[str, Tensor]] = []
+        self.paper_mia = PaperMIA(seed)  # metrics.md section 2, at every evaluation
         # metrics.md section 5, at test and in a stand-alone validation (the pre-unlearning model), not every epoch.
         self.stronger_attacks = StrongerAttacks(seed)
         self.stronger_attacks_at_test = True  # `camu fit --stronger_attacks false` turns them off at test
@@ -205,28 +203,25 @@ class UnlearningMethod(L.LightningModule):
             )
         in_attack = rows["mia_role"] > 0
         if in_attack.any():
-            self.attack_rows.append(
-                {
-                    "features": sorted_softmax(logits[in_attack]).cpu(),
-                    "role": rows["mia_role"][in_attack].cpu(),
-                    "copies": rows["mia_weight"][in_attack].cpu(),
-                    "order": order[in_attack].cpu(),
-                }
-            )
+            self.paper_mia.update(
+                sorted_softmax(logits[in_attack]), rows["mia_role"][in_attack], rows["mia_weight"][in_attack],
+                order[in_attack],
+            )  # fmt: skip
 
     def _finish_evaluation(self, stage: str) -> None:
         if self.trainer.sanity_checking:
             self.stage_accuracies[stage].reset()
             self.stronger_attacks.reset()
-            self.attack_rows.clear()
+            self.paper_mia.reset()
             return
         metrics = self.stage_accuracies[stage].compute()  # synced across ranks
         self.stage_accuracies[stage].reset()
-        metrics["mia"] = self._paper_mia()
+        metrics["mia"] = self.paper_mia.compute()  # synced across ranks
+        self.paper_mia.reset()
         if self._with_stronger_attacks():
             metrics |= self.stronger_attacks.compute()  # synced across ranks
         self.stronger_attacks.reset()
-        # rank_zero_only: the attack's value exists on rank 0 alone; the accuracies are equal on every rank.
+        # rank_zero_only: every value is equal on every rank (synced), so rank 0 logs them once.
         # float64: Lightning keeps a logged float64 value as it is, so the results read back are these numbers.
         logged = {f"{stage}/{key}": torch.tensor(float(value), dtype=torch.float64) for key, value in metrics.items()}
         self.log_dict(logged, add_dataloader_idx=False, rank_zero_only=True)
@@ -236,21 +231,6 @@ class UnlearningMethod(L.LightningModule):
         with them), not in the validations during fit."""
         stage = self.trainer.state.fn
         return stage == TrainerFn.VALIDATING or (stage == TrainerFn.TESTING and self.stronger_attacks_at_test)
-
-    def _paper_mia(self) -> float:
-        """The attack, on rank 0 over every rank's rows in global row order (NaN on the other ranks)."""
-        rows = gather_rows(self.attack_rows)
-        self.attack_rows.clear()
-        if rows is None:
-            return float("nan")
-        features, roles, copies = rows["features"], rows["role"], rows["copies"]
-        rows = {
-            role: features[roles == role].repeat_interleave(copies[roles == role], dim=0)
-            for role in (TRAIN_MEMBER, TRAIN_NONMEMBER, EVAL_MEMBER, EVAL_NONMEMBER)
-        }
-        return paper_mia(
-            rows[TRAIN_MEMBER], rows[TRAIN_NONMEMBER], rows[EVAL_MEMBER], rows[EVAL_NONMEMBER], seed=self.hparams.seed
-        )
 
     def unlearning_summary(self) -> dict[str, Any]:
         """Numbers of this method for results.json beyond the metrics and the unlearning time (methods add their

@@ -39,7 +39,7 @@ def set_up_terminal() -> None:
     # Nested trainers (the original, SISA's stages) have no validation loop, though data modules offer one.
     warnings.filterwarnings("ignore", message="You passed in a `val_dataloader` but have no `validation_step`")
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    # Evaluation metrics are torchmetrics states synced across ranks, and the attack is logged from rank 0 alone.
+    # Evaluation metrics are torchmetrics states synced across ranks, equal on each: logged from rank 0 alone.
     warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('(val|test)/")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
