@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,21 @@ def test_console_script_help_explains_the_settings() -> None:
     )
     for setting in ("--data.forget_fraction", "--data.forget_classes", "--original.checkpoint", "--cache_dir"):
         assert setting in result.stdout
+
+
+def test_camu_help_and_camu_report_load_no_torch(tmp_path: Path) -> None:
+    """`camu --help` and `camu report` (with a grid, whose cells it lists) start without torch or Lightning."""
+    probe = (
+        "import sys; from camu_lightning.main import main; main(sys.argv[1:]); "
+        "loaded = [m for m in ('torch', 'lightning') if m in sys.modules]; assert not loaded, loaded"
+    )
+    for method in ("retrain", "camu"):  # a few committed rows: the report's whole path, quickly
+        shutil.copytree(REPO / "results" / "mnist" / "random" / method, tmp_path / "rows" / "mnist" / "random" / method)
+    report = ["report", "--results", str(tmp_path / "rows"), "--docs", str(tmp_path / "docs"),
+              "--grid", str(REPO / "configs/bench/floor.yaml")]  # fmt: skip
+    for args in (["--help"], report):
+        subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=REPO, check=True)
+    assert (tmp_path / "docs" / "reproduction.md").is_file()
 
 
 def _npz(path: Path, **changes) -> Path:
