@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from camu_lightning.metrics.accuracy import accuracy_counter, error_percent_of
+
 
 def summed_gradients(
     network: nn.Module,
@@ -42,15 +44,15 @@ def error_percent(network: nn.Module, batches: Iterable[dict[str, Tensor]], clas
     `classes` when given."""
     device, was_training = next(network.parameters()).device, network.training
     network.eval()
-    wrong = total = 0
+    counter = None
     for batch in batches:
         labels = batch["y"].to(device, non_blocking=True)
         kept = (
             torch.isin(labels, classes.to(device)) if classes is not None else torch.ones_like(labels, dtype=torch.bool)
         )
         if kept.any():
-            predicted = network(batch["x"].to(device, non_blocking=True)[kept])[0].argmax(1)
-            wrong += int((predicted != labels[kept]).sum())
-            total += int(kept.sum())
+            logits = network(batch["x"].to(device, non_blocking=True)[kept])[0]
+            counter = counter or accuracy_counter(logits.shape[1], device)
+            counter.update(logits.argmax(1), labels[kept])
     network.train(was_training)
-    return 100.0 * wrong / total if total else float("nan")
+    return error_percent_of(counter) if counter is not None else float("nan")

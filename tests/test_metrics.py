@@ -115,3 +115,30 @@ def test_paper_mia_metric_scores_the_rows_in_global_order_whatever_the_batches()
     assert float(metric.compute()) == expected
     metric.reset()
     assert np.isnan(float(metric.compute()))
+
+
+def test_error_percent_counts_exactly_like_numpy_over_the_kept_classes() -> None:
+    from camu_lightning.passes import error_percent
+
+    class Network(torch.nn.Module):  # the suite's networks return (logits, embedding)
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(12, 5)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+            return self.linear(x), None
+
+    generator = torch.Generator().manual_seed(6)
+    network = Network().train()
+    batches = [{"x": torch.randn(n, 12, generator=generator), "y": torch.randint(0, 5, (n,), generator=generator)}
+               for n in (7, 100, 33)]  # fmt: skip
+    with torch.no_grad():
+        predicted = torch.cat([network(batch["x"])[0].argmax(1) for batch in batches]).numpy()
+    labels = torch.cat([batch["y"] for batch in batches]).numpy()
+    assert error_percent(network, batches) == 100.0 * np.sum(predicted != labels) / len(labels)
+    kept = np.isin(labels, [1, 3])
+    assert error_percent(network, batches, torch.tensor([1, 3])) == 100.0 * np.sum(predicted[kept] != labels[kept]) / (
+        kept.sum()
+    )
+    assert network.training  # its mode is given back
+    assert np.isnan(error_percent(network, batches, torch.tensor([9])))

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from camu_lightning.cache import CheckpointCache, check_cache_writable
 from camu_lightning.keys import cache_key
+from camu_lightning.metrics.accuracy import accuracy_counter
 from camu_lightning.metrics.forget_quality import forget_quality, logit_scaled_confidence, utility_adjusted
 from camu_lightning.run.configured import ConfiguredRun, configured_run
 from camu_lightning.run.starting_point import StartingPoint, own_settings
@@ -132,7 +133,11 @@ def train_and_score(run: ConfiguredRun, trainer: L.Trainer) -> dict[str, torch.T
     sets = run.datamodule.eval_sets
     logits = {name: torch.cat(logits[i]).double().cpu() for i, name in enumerate(("remain", "forget", "test"))}
     labels = {name: sets[name].labels[sets[name].rows] for name in logits}
-    accuracy = {name: 100.0 * (logits[name].argmax(1) == labels[name]).double().mean() for name in logits}
+    accuracy = {}
+    for name in logits:
+        counter = accuracy_counter(logits[name].shape[1])
+        counter.update(logits[name].argmax(1), labels[name])
+        accuracy[name] = 100.0 * counter.compute()
     confidence = logit_scaled_confidence(logits["forget"].numpy(), labels["forget"].numpy())
     return {
         "confidence": torch.from_numpy(confidence),

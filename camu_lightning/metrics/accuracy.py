@@ -1,7 +1,10 @@
-"""Accuracy on the named slices of metrics.md section 1, as torchmetrics states (synced across ranks)."""
+"""Accuracy, counted one way: torchmetrics' micro `MulticlassAccuracy` (its `tp` the correct rows, its `fn` the
+wrong ones). The run's slices of metrics.md section 1 (synced across ranks) read its float32 ratio; the passes that
+need the exact rate (SCRUB+R's rewind, the relearning curve, `camu score`) read it in float64."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -44,3 +47,14 @@ class SliceAccuracies(nn.Module):
         for metric in self.slices.values():
             metric.reset()
         self.class_removal = False
+
+
+def accuracy_counter(num_classes: int, device: torch.device | str = "cpu") -> MulticlassAccuracy:
+    """A micro accuracy in float64: its `compute()` is correct / rows exactly rounded."""
+    return MulticlassAccuracy(num_classes=num_classes, average="micro").set_dtype(torch.float64).to(device)
+
+
+def error_percent_of(counter: MulticlassAccuracy) -> float:
+    """100 * wrong / rows from a counter's counts; NaN for no rows."""
+    correct, wrong = int(counter.tp.sum()), int(counter.fn.sum())
+    return 100.0 * wrong / (correct + wrong) if correct + wrong else float("nan")
