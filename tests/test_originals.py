@@ -1,5 +1,5 @@
-"""The grid's kept originals: copied into the runs' caches where missing, and a report refuses a dataset whose rows
-started from two of them."""
+"""The grid's kept originals: copied into the runs' caches where missing, a report refuses a dataset whose rows
+started from two of them and counts the rows per original."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from camu_lightning.bench.grid import cells, read_grid
-from camu_lightning.bench.originals import check_one_original, seed_caches
+from camu_lightning.bench.originals import check_one_original, provenance_line, seed_caches
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,4 +48,24 @@ def test_rows_of_one_dataset_from_two_originals_are_refused_in_one_line() -> Non
     assert str(error.value) == (
         f"the mnist rows start from 2 different originals: {'a' * 12} (2 rows), {'c' * 12} (1 rows); rerun the rows "
         "of all but the kept one (results/originals/) so every table compares methods from one original"
+    )
+
+
+def test_the_reports_provenance_line_counts_rows_per_original_and_those_naming_none() -> None:
+    def row(dataset: str, **metrics) -> dict:
+        return {"dataset": dataset, "metrics": {"original_acc_test": 99.0} | metrics}
+
+    rows = [
+        row("mnist", original_source="cache", original_digest="a" * 64),
+        row("mnist", original_source="cache", original_digest="a" * 64, original_digest_inferred=True),
+        row("mnist", original_source="cache"),  # written before the digest was recorded
+        row("fashion", original_source="cache"),
+        row("fashion", state_digest="s" * 64),  # SISA, naming its state
+        row("fashion"),  # SISA, naming none
+        {"dataset": "mnist", "metrics": {"acc_test": 98.0}},  # Retrain: starts from no model
+    ]
+    assert provenance_line(rows)[0] == (
+        f"Originals: fashion 1 unnamed; mnist {'a' * 8}… (2 rows, 1 inferred), 1 unnamed. An unnamed row was written "
+        "before rows recorded the digest and is not matched to the kept original (`results/originals/`): it awaits a "
+        "rerun from it. SISA rows naming no training-time state: 1."
     )

@@ -43,3 +43,32 @@ def check_one_original(rows: list[dict[str, Any]]) -> None:
                 f"the {dataset} rows start from {len(counts)} different originals: {named}; rerun the rows of all but "
                 f"the kept one (results/{KEPT}/) so every table compares methods from one original"
             )
+
+
+def provenance_line(rows: list[dict[str, Any]]) -> list[str]:
+    """The report's line on where the rows started: per dataset the original's digest and its rows (those whose
+    digest was inferred, results/originals/README.md, counted apart), the rows that start from an original they do
+    not name (written before the digest was recorded and not matched to the kept one: to be rerun from it), and the
+    SISA rows that name no training-time state."""
+    named: dict[str, Counter] = defaultdict(Counter)
+    inferred, unnamed, stateless = Counter(), Counter(), 0
+    for row in rows:
+        metrics, dataset = row["metrics"], row["dataset"]
+        if digest := metrics.get("original_digest"):
+            named[dataset][digest] += 1
+            inferred[dataset, digest] += bool(metrics.get("original_digest_inferred"))
+        elif "original_source" in metrics:  # written where a run started from an original (run/preparation.py)
+            unnamed[dataset] += 1
+        elif "original_acc_test" in metrics and "state_digest" not in metrics:
+            stateless += 1  # SISA: what it evaluates as its start is its shards
+    parts = [
+        f"{dataset} " + "".join(f"{digest[:8]}… ({count} rows, {inferred[dataset, digest]} inferred), "
+                                for digest, count in named[dataset].most_common()) + f"{unnamed[dataset]} unnamed"
+        for dataset in sorted(set(named) | set(unnamed))
+    ]  # fmt: skip
+    return [
+        f"Originals: {'; '.join(parts) or 'no row starts from one'}. An unnamed row was written before rows "
+        f"recorded the digest and is not matched to the kept original (`results/originals/`): it awaits a rerun from "
+        f"it. SISA rows naming no training-time state: {stateless}.",
+        "",
+    ]

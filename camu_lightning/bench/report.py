@@ -29,7 +29,7 @@ from camu_lightning.bench.naming import (
     plain,
     setting_order,
 )
-from camu_lightning.bench.originals import check_one_original
+from camu_lightning.bench.originals import check_one_original, provenance_line
 from camu_lightning.bench.plots import efficiency_frontier, gap_heatmap
 from camu_lightning.bench.sections import (
     PRESET_SEEDS,
@@ -158,7 +158,7 @@ def build(results: Path, docs: Path, grids: list[Path], configs: Path, fast_pres
     lines += ["The runs behind the rows, where `camu bench` ran them: `tensorboard --logdir lightning_logs/bench`; its "
               "HPARAMS tab lists every run's settings (method, variant, dataset, scenario, seed, `model/*`) beside its "
               "final numbers (`final/*`: accuracies, attacks, avg_gap, ToW, RTE), to sort and filter.", ""]  # fmt: skip
-    lines += sittings(rows)
+    lines += sittings(rows) + provenance_line(rows)
     for (dataset, scenario), methods in main.items():
         presets = configs if fast_presets else None
         lines += scenario_section(dataset, scenario, methods, docs, presets, diverged[(dataset, scenario)])
