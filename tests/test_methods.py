@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from camu_lightning.cache import weights_digest
 from camu_lightning.data import UnlearningDataModule
 from camu_lightning.methods import (
     SCRUB,
@@ -181,6 +182,8 @@ def test_ngrad_divergence_exits_non_zero_and_marks_its_results_diverged(tmp_path
     results = json.loads(written.read_text())
     assert results["status"] == "diverged" and results["method"] == "NGrad" and "acc_forget" not in results
     assert results["error"].startswith(f"NGrad diverged at epoch {results['epoch']}, step {results['global_step']}:")
+    (original,) = (tmp_path / "cache" / "original").glob("*.pt")  # where it started, as a finished run names it
+    assert results["original_digest"] == weights_digest(torch.load(original, weights_only=True)["state_dict"])
 
 
 def test_boundary_shrink_targets_are_fgsm_neighbours_never_the_true_label(tiny_npz, make_trainer) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 
 from camu_lightning.methods.base import DivergenceError
+from camu_lightning.run.starting_point import StartingPoint
 from camu_lightning.utils.files import write_json
 from camu_lightning.utils.lightning_private import logger_version_chosen, set_logger_version
 
@@ -37,9 +38,10 @@ def claim_run_folder(trainer: L.Trainer) -> None:
 
 
 class RecordUnfinishedRun(L.Callback):
-    """On Ctrl-C or divergence, write `results.json` with `"status": "interrupted"` or `"diverged"` and the epoch
-    reached into the run's folder, where a finished run writes its results (the process then ends with exit status
-    1, or 2 after divergence's one-line error). A diverged run is an outcome of its settings, not a fault: `camu
+    """On Ctrl-C or divergence, write `results.json` with `"status": "interrupted"` or `"diverged"`, the epoch
+    reached and the digests of what the run started from (as a finished run's: `original_digest`, `state_digest`)
+    into the run's folder, where a finished run writes its results (the process then ends with exit status 1, or 2
+    after divergence's one-line error). A diverged run is an outcome of its settings, not a fault: `camu
     bench` keeps it as the cell's row, so a grid does not rerun a seed that diverges every time.
 
     Args:
@@ -62,8 +64,15 @@ class RecordUnfinishedRun(L.Callback):
                 "epoch": trainer.current_epoch,
                 "global_step": trainer.global_step,
                 **({"error": str(exception)} if diverged else {}),
+                **started_from(trainer),
             },
         )
+
+
+def started_from(trainer: L.Trainer) -> dict[str, str]:
+    """The digests of the weights the run started from, where its `StartingPoint` loaded them."""
+    prepared = next((c.prepared for c in trainer.callbacks if isinstance(c, StartingPoint)), None) or {}
+    return {key: value for key, value in prepared.items() if key in ("original_digest", "state_digest")}
 
 
 @contextmanager
